@@ -1,0 +1,62 @@
+package runtime
+
+import (
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cfs-org/cfs/internal/mount"
+)
+
+// initConfig is what the parent sends the container's init over the sync
+// socket before anything else.
+type initConfig struct {
+	Spec *specs.Spec `json:"spec"`
+	// Rootfs is the absolute host path of the root filesystem (Spec.Root.Path
+	// resolved against the bundle).
+	Rootfs string `json:"rootfs"`
+	// RootfsMounts are performed onto Rootfs first (the engine's overlay);
+	// empty when the rootfs is a ready directory (OCI bundles).
+	RootfsMounts []mount.Mount `json:"rootfsMounts,omitempty"`
+	// Trace: init reports each step on its trace descriptor.
+	Trace bool `json:"trace,omitempty"`
+	// ExecFIFO: when set, init waits for `start` by opening this FIFO for
+	// writing (OCI create/start run in different processes); otherwise it
+	// waits for a "start" message on the sync socket.
+	ExecFIFO string `json:"execFifo,omitempty"`
+}
+
+// message is one sync-socket message (SOCK_SEQPACKET keeps boundaries).
+type message struct {
+	Type string `json:"type"`
+	// Error and Code travel with Type "error": Code is the exit code the
+	// front end should report (125 setup failure, 126 not executable, 127
+	// not found).
+	Error string `json:"error,omitempty"`
+	Code  int    `json:"code,omitempty"`
+	Pid   int    `json:"pid,omitempty"`
+}
+
+const (
+	msgReady   = "ready"   // init: rootfs prepared, waiting for start
+	msgStart   = "start"   // parent: cgroups joined, go
+	msgStarted = "started" // init: user process forked and exec'd (Pid)
+	msgError   = "error"   // init: setup failed
+	msgPty     = "pty"     // init: pty master attached as SCM_RIGHTS
+)
+
+// Exit codes for failures before the user's program runs (Docker's).
+const (
+	ExitSetup         = 125
+	ExitNotExecutable = 126
+	ExitNotFound      = 127
+)
+
+// InitError is a failure the init reported before the user's program ran.
+type InitError struct {
+	Msg  string
+	Code int
+}
+
+func (e *InitError) Error() string { return e.Msg }
+
+// ExitCode returns the code a front end reports for this failure.
+func (e *InitError) ExitCode() int { return e.Code }

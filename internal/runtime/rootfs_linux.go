@@ -1,0 +1,278 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/cfs-org/cfs/internal/mount"
+	"github.com/cfs-org/cfs/internal/ns"
+	"github.com/cfs-org/cfs/internal/trace"
+)
+
+// defaultDevices are the nodes every container gets (runtime-spec
+// "Default Devices"), all mode 0666, root-owned.
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// prepareRootfs builds the container's root in our private mount
+// namespace and pivots into it. Order: propagation, the rootfs itself, the
+// spec's mounts, device nodes and /dev links, pivot_root, masked and
+// read-only paths, a read-only root.
+func prepareRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) error {
+	spec := cfg.Spec
+	if plan.Clone&ns.NEWNS == 0 {
+		return errors.New("a new mount namespace is required")
+	}
+	unix.Umask(0)
+	defer unix.Umask(0o022)
+
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := spec.Linux.RootfsPropagation; p != "" {
+		f, ok := mount.PropagationFlag(p)
+		if !ok {
+			return fmt.Errorf("rootfsPropagation %q: unknown", p)
+		}
+		prop = f
+	}
+	tr.Step("mount", "make / %s (nothing we mount propagates to the host)", mount.FlagString(prop))
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
+	}
+
+	root := cfg.Rootfs
+	if len(cfg.RootfsMounts) == 0 {
+		// pivot_root needs the new root to be a mount point.
+		if err := mount.Do(mount.Mount{Source: root, Target: root, Flags: mount.BIND | mount.REC}, tr); err != nil {
+			return err
+		}
+	}
+	rootfsMounts := cfg.RootfsMounts
+	if plan.Clone&ns.NEWUSER != 0 && len(rootfsMounts) > 0 {
+		var err error
+		if rootfsMounts, err = attachIdmappedLayers(c, root, rootfsMounts, tr); err != nil {
+			return err
+		}
+	}
+	for _, m := range rootfsMounts {
+		m.Target = root
+		if err := mount.Do(m, tr); err != nil {
+			return err
+		}
+	}
+	// The root mount's own propagation: private unless asked, so that the
+	// pivot_root below is allowed (it refuses shared parents).
+	if err := unix.Mount("", root, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make rootfs private: %w", err)
+	}
+
+	userns := plan.Has(specs.UserNamespace)
+	devMounted := false
+	for _, sm := range spec.Mounts {
+		m, err := mount.FromSpec(sm)
+		if err != nil {
+			return err
+		}
+		if m.Type == "cgroup" || m.Type == "cgroup2" {
+			if err := mountCgroup(root, m, tr); err != nil {
+				return err
+			}
+			continue
+		}
+		if m.IsBind() && !filepath.IsAbs(m.Source) {
+			m.Source = filepath.Join(cfg.Bundle(), m.Source)
+		}
+		err = mount.MountIn(root, m, tr)
+		if err != nil && m.Type == "sysfs" && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) {
+			// A user namespace that does not own the network namespace
+			// may not mount sysfs; bind the host's, read-only (as runc).
+			m = mount.Mount{Source: "/sys", Target: m.Target, Flags: m.Flags | mount.BIND | mount.REC}
+			err = mount.MountIn(root, m, tr)
+		}
+		if err != nil {
+			return err
+		}
+		if m.Target == "/dev" {
+			devMounted = true
+		}
+	}
+	if err := createDevices(root, spec, userns, tr); err != nil {
+		return err
+	}
+	if devMounted {
+		if err := devLinks(root, spec.Process != nil && spec.Process.Terminal, tr); err != nil {
+			return err
+		}
+	}
+	if err := mount.PivotRoot(root, tr); err != nil {
+		return err
+	}
+	for _, p := range spec.Linux.MaskedPaths {
+		if err := mount.MaskPath(p, tr); err != nil {
+			return err
+		}
+	}
+	for _, p := range spec.Linux.ReadonlyPaths {
+		if err := mount.ReadonlyPath(p, tr); err != nil {
+			return err
+		}
+	}
+	for k, v := range spec.Linux.Sysctl {
+		if err := writeSysctl(k, v, tr); err != nil {
+			return err
+		}
+	}
+	if spec.Root != nil && spec.Root.Readonly {
+		tr.Step("mount", "remount / read-only")
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+		var st unix.Statfs_t
+		if unix.Statfs("/", &st) == nil {
+			flags |= uintptr(st.Flags) & (mount.NOSUID | mount.NODEV | mount.NOEXEC)
+		}
+		if err := unix.Mount("", "/", "", flags, ""); err != nil {
+			return fmt.Errorf("remount / read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// Bundle is the directory relative bind sources resolve against.
+func (c *initConfig) Bundle() string { return filepath.Dir(c.Rootfs) }
+
+func createDevices(root string, spec *specs.Spec, userns bool, tr *trace.Tracer) error {
+	devs := append([]specs.LinuxDevice{}, defaultDevices...)
+	devs = append(devs, spec.Linux.Devices...)
+	for _, d := range devs {
+		if err := createDevice(root, d, userns, tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func createDevice(root string, d specs.LinuxDevice, userns bool, tr *trace.Tracer) error {
+	dir, err := mount.OpenInRoot(root, filepath.Dir(d.Path), true, false)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, err)
+	}
+	defer unix.Close(dir)
+	dirPath := fmt.Sprintf("/proc/self/fd/%d", dir)
+	name := filepath.Base(d.Path)
+	target := filepath.Join(dirPath, name)
+	if userns {
+		// mknod is not allowed in a user namespace: bind the host's node.
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|unix.O_NOFOLLOW, 0o644)
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("device %s: %w", d.Path, err)
+		}
+		if f != nil {
+			f.Close()
+		}
+		tr.Step("device", "bind host %s onto %s", d.Path, d.Path)
+		if err := unix.Mount(d.Path, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind device %s: %w", d.Path, err)
+		}
+		return nil
+	}
+	var mode uint32
+	switch d.Type {
+	case "c", "u":
+		mode = unix.S_IFCHR
+	case "b":
+		mode = unix.S_IFBLK
+	case "p":
+		mode = unix.S_IFIFO
+	default:
+		return fmt.Errorf("device %s: type %q unknown", d.Path, d.Type)
+	}
+	perm := uint32(0o666)
+	if d.FileMode != nil {
+		perm = uint32(*d.FileMode & 0o7777)
+	}
+	tr.Step("device", "mknod(%s, %s %#o, %d:%d)", d.Path, d.Type, perm, d.Major, d.Minor)
+	unix.Unlink(target)
+	if err := unix.Mknod(target, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+		return fmt.Errorf("mknod %s: %w", d.Path, err)
+	}
+	uid, gid := 0, 0
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	if uid != 0 || gid != 0 {
+		if err := unix.Lchown(target, uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", d.Path, err)
+		}
+	}
+	return nil
+}
+
+// devLinks makes the /dev symlinks every Linux program expects.
+func devLinks(root string, terminal bool, tr *trace.Tracer) error {
+	links := [][2]string{
+		{"/proc/self/fd", "/dev/fd"},
+		{"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"},
+		{"/proc/self/fd/2", "/dev/stderr"},
+		{"pts/ptmx", "/dev/ptmx"},
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
+	}
+	dev, err := mount.OpenInRoot(root, "/dev", false, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dev)
+	d := fmt.Sprintf("/proc/self/fd/%d/", dev)
+	for _, l := range links {
+		tr.Step("symlink", "%s -> %s", l[1], l[0])
+		p := d + filepath.Base(l[1])
+		unix.Unlink(p)
+		if err := unix.Symlink(l[0], p); err != nil {
+			return fmt.Errorf("symlink %s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+func writeSysctl(key, value string, tr *trace.Tracer) error {
+	p := filepath.Join("/proc/sys", filepath.FromSlash(replaceDots(key)))
+	tr.Step("sysctl", "write %s = %q", p, value)
+	if err := os.WriteFile(p, []byte(value), 0); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
+}
+
+func replaceDots(k string) string {
+	b := []byte(k)
+	for i := range b {
+		if b[i] == '.' {
+			b[i] = '/'
+		}
+	}
+	return string(b)
+}
+
+// mountCgroup mounts the container's view of the cgroup hierarchy. After
+// the cgroup namespace is unshared this would show the container's own
+// cgroup as root; we mount before that, so we bind what is ours: a
+// read-only tmpfs placeholder keeps /sys/fs/cgroup present and empty.
+func mountCgroup(root string, m mount.Mount, tr *trace.Tracer) error {
+	m.Type, m.Source, m.Data = "tmpfs", "cgroup", "mode=755,size=0"
+	m.Flags |= mount.RDONLY
+	return mount.MountIn(root, m, tr)
+}

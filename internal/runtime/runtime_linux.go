@@ -1,0 +1,271 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/cfs-org/cfs/internal/cgroups"
+	"github.com/cfs-org/cfs/internal/mount"
+	"github.com/cfs-org/cfs/internal/ns"
+	"github.com/cfs-org/cfs/internal/trace"
+)
+
+// Config is everything the runtime needs to create a container.
+type Config struct {
+	ID   string
+	Spec *specs.Spec
+	// Rootfs is the absolute host path of the container's root directory.
+	Rootfs string
+	// RootfsMounts, when set, are mounted onto Rootfs inside the
+	// container's mount namespace (the engine's overlay), so they vanish
+	// with the container and never show on the host.
+	RootfsMounts []mount.Mount
+	// Stdio of the init and so of the user's program; nil means /dev/null.
+	// Ignored for the program when Spec.Process.Terminal is set (a pty).
+	Stdin, Stdout, Stderr *os.File
+	Tracer                *trace.Tracer
+	// ExecFIFO makes init wait on a FIFO for start (see initConfig).
+	ExecFIFO string
+}
+
+// Container is a created (or started) container seen from its parent.
+type Container struct {
+	ID     string
+	Pid    int // init's pid on the host
+	cmd    *exec.Cmd
+	sync   *syncConn
+	cg     cgroups.Manager
+	tr     *trace.Tracer
+	pty    *os.File
+	waited bool
+	status int
+}
+
+// Create starts the container's init in new namespaces and a new cgroup,
+// and returns once the root filesystem is ready and init waits for Start.
+// On error nothing is left: no process, no cgroup.
+func Create(cfg *Config) (_ *Container, err error) {
+	spec := cfg.Spec
+	if spec == nil || spec.Linux == nil || spec.Process == nil {
+		return nil, errors.New("spec needs linux and process sections")
+	}
+	plan, err := ns.PlanFor(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Join) > 0 {
+		return nil, fmt.Errorf("joining existing namespaces is not supported yet (%v)", plan.Join)
+	}
+	tr := cfg.Tracer
+	c := &Container{ID: cfg.ID, tr: tr}
+
+	host, err := cgroups.DetectHost()
+	if err != nil {
+		return nil, fmt.Errorf("detect cgroup layout: %w", err)
+	}
+	cgPath := spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/cfs/" + cfg.ID
+	}
+	c.cg, err = cgroups.New(host, cgPath, tr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.cg.Create(); err != nil {
+		c.cg.Destroy()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.kill()
+			c.cg.Destroy()
+		}
+	}()
+	if spec.Linux.Resources != nil {
+		if err := c.cg.Set(spec.Linux.Resources); err != nil {
+			return nil, err
+		}
+	}
+
+	parent, child, err := newSyncPair()
+	if err != nil {
+		return nil, err
+	}
+	c.sync = parent
+	cmd := exec.Command("/proc/self/exe", InitArg)
+	cmd.Env = []string{"GOMAXPROCS=1"}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
+	cmd.ExtraFiles = []*os.File{child}
+	if tr.On() {
+		if f, ok := tr.Writer().(*os.File); ok {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		}
+	}
+	// The cgroup namespace is unshared by init once it is in its cgroup:
+	// created here it would be rooted in ours.
+	clone := plan.Clone &^ ns.NEWCGROUP
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: clone}
+	if clone&ns.NEWUSER != 0 {
+		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root once the maps are written: our host
+		// uid 0 is not mapped, and an unmapped uid would exec without
+		// capabilities.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	if tr.On() {
+		tr.Step("clone", "re-exec /proc/self/exe as the container's init with %s", ns.FlagString(clone))
+		for _, m := range spec.Linux.UIDMappings {
+			tr.Step("userns", "uid_map: container %d -> host %d (%d ids)", m.ContainerID, m.HostID, m.Size)
+		}
+		for _, m := range spec.Linux.GIDMappings {
+			tr.Step("userns", "gid_map: container %d -> host %d (%d ids)", m.ContainerID, m.HostID, m.Size)
+		}
+	}
+	err = cmd.Start()
+	child.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	c.cmd = cmd
+	c.Pid = cmd.Process.Pid
+	if err := c.sync.send(initConfig{
+		Spec: spec, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
+		Trace: tr.On(), ExecFIFO: cfg.ExecFIFO,
+	}); err != nil {
+		return nil, fmt.Errorf("send config to init: %w", err)
+	}
+	if clone&ns.NEWUSER != 0 && len(cfg.RootfsMounts) > 0 {
+		if err := sendIdmappedLayers(c.sync, c.Pid, cfg.RootfsMounts, tr); err != nil {
+			return nil, err
+		}
+	}
+	// Joining the cgroup runs while init builds the root filesystem.
+	if err := c.cg.Add(c.Pid); err != nil {
+		return nil, err
+	}
+	for {
+		m, fds, err := c.recv()
+		if err != nil {
+			return nil, err
+		}
+		switch m.Type {
+		case msgPty:
+			if len(fds) != 1 {
+				return nil, errors.New("init sent no pty master")
+			}
+			c.pty = os.NewFile(uintptr(fds[0]), "pty-master")
+			continue
+		case msgReady:
+			return c, nil
+		default:
+			return nil, fmt.Errorf("init: unexpected message %q", m.Type)
+		}
+	}
+}
+
+// recv reads the next message from init, turning an error report or a
+// vanished init into an error.
+func (c *Container) recv() (message, []int, error) {
+	var m message
+	fds, err := c.sync.recvRaw(&m)
+	if err != nil {
+		if errors.Is(err, errPeerClosed) || errors.Is(err, unix.ECONNRESET) {
+			code, _ := c.Wait()
+			return m, nil, &InitError{Msg: fmt.Sprintf("container init exited (status %d) before it was ready", code), Code: ExitSetup}
+		}
+		return m, nil, fmt.Errorf("read from init: %w", err)
+	}
+	if m.Type == msgError {
+		c.Wait()
+		return m, nil, &InitError{Msg: m.Error, Code: m.Code}
+	}
+	return m, fds, nil
+}
+
+// Pty returns the pty master when the process has a terminal.
+func (c *Container) Pty() *os.File { return c.pty }
+
+// Cgroup returns the container's cgroup manager.
+func (c *Container) Cgroup() cgroups.Manager { return c.cg }
+
+// Start lets init run the user's program and returns its pid once it is
+// exec'd, or the exec error (exit code 126/127 in an InitError).
+func (c *Container) Start() (int, error) {
+	if err := c.sync.send(message{Type: msgStart}); err != nil {
+		return 0, fmt.Errorf("send start to init: %w", err)
+	}
+	m, _, err := c.recv()
+	if err != nil {
+		return 0, err
+	}
+	if m.Type != msgStarted {
+		return 0, fmt.Errorf("init: unexpected message %q", m.Type)
+	}
+	c.sync.close()
+	return m.Pid, nil
+}
+
+// Signal sends sig to init, which forwards it to the user's program.
+func (c *Container) Signal(sig syscall.Signal) error {
+	return unix.Kill(c.Pid, sig)
+}
+
+// Wait waits for init to exit and returns the container's exit code: the
+// program's status, or 128+n when init itself was killed by signal n.
+func (c *Container) Wait() (int, error) {
+	if c.waited || c.cmd == nil {
+		return c.status, nil
+	}
+	c.waited = true
+	err := c.cmd.Wait()
+	ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		c.status = 128 + int(ws.Signal())
+	default:
+		c.status = ws.ExitStatus()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return c.status, err
+	}
+	return c.status, nil
+}
+
+func (c *Container) kill() {
+	if c.cmd != nil && !c.waited {
+		c.cmd.Process.Kill()
+		c.Wait()
+	}
+	if c.sync != nil {
+		c.sync.close()
+	}
+	if c.pty != nil {
+		c.pty.Close()
+	}
+}
+
+// Destroy kills whatever is left of the container and removes its cgroup.
+func (c *Container) Destroy() error {
+	c.kill()
+	if c.cg == nil {
+		return nil
+	}
+	return c.cg.Destroy()
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestRunEchoAndExitCodes(t *testing.T) {
+	e := newEnv(t)
+	if out := e.ok("run", "--rm", "busybox", "echo", "hello", "world"); out != "hello world\n" {
+		t.Fatalf("echo: got %q", out)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"exit status passes through", []string{"sh", "-c", "exit 3"}, 3, ""},
+		{"killed by a signal is 128+n", []string{"sh", "-c", "kill -TERM $$; sleep 5"}, 143, ""},
+		{"killed by SIGKILL", []string{"sh", "-c", "kill -KILL $$"}, 137, ""},
+		{"command not found", []string{"no-such-command"}, 127, `exec "no-such-command": executable file not found in $PATH`},
+		{"absolute path not found", []string{"/nope/cmd"}, 127, "no such file or directory"},
+		{"not executable", []string{"/etc/passwd"}, 126, "permission denied"},
+		{"a directory", []string{"/etc"}, 126, "is a directory"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.cfs(append([]string{"run", "--rm", "busybox"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.err) {
+				t.Fatalf("want exit %d and stderr containing %q, got %s", tc.code, tc.err, r)
+			}
+		})
+	}
+	if out := e.ok("ps", "-aq"); out != "" {
+		t.Fatalf("--rm containers still listed: %q", out)
+	}
+}
+
+func TestIsolation(t *testing.T) {
+	e := newEnv(t)
+	t.Run("pid 1 and no host processes", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "sh", "-c", "echo $PPID; ls /proc | grep -c '^[0-9]'")
+		f := strings.Fields(out)
+		if len(f) != 2 {
+			t.Fatalf("got %q", out)
+		}
+		// init is pid 1 and forks the program, so the program's parent is 1.
+		if f[0] != "1" {
+			t.Errorf("the program's parent pid: got %s, want 1", f[0])
+		}
+		if n, _ := strconv.Atoi(f[1]); n > 3 {
+			t.Errorf("container sees %d processes: host processes are visible", n)
+		}
+		comm := e.ok("run", "--rm", "busybox", "cat", "/proc/1/cmdline")
+		if !strings.Contains(comm, "__cfs_init") {
+			t.Errorf("pid 1 is %q, want the cfs init", comm)
+		}
+	})
+	t.Run("hostname", func(t *testing.T) {
+		host, _ := os.Hostname()
+		if out := e.ok("run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; cat /etc/hostname; hostname other 2>/dev/null || echo denied"); out != "box1\nbox1\ndenied\n" {
+			t.Errorf("got %q", out)
+		}
+		if h, _ := os.Hostname(); h != host {
+			t.Errorf("host name changed from %q to %q", host, h)
+		}
+		// default: the ID's first 12 characters
+		out := strings.TrimSpace(e.ok("run", "--name", "hn", "busybox", "hostname"))
+		id := strings.TrimSpace(e.ok("ps", "-aq"))
+		if out != id {
+			t.Errorf("default hostname %q, want the short ID %q", out, id)
+		}
+	})
+	t.Run("own mount table", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "cat", "/proc/self/mountinfo")
+		allowed := map[string]bool{"/": true, "/proc": true, "/dev": true, "/dev/pts": true, "/sys": true,
+			"/dev/mqueue": true, "/dev/shm": true, "/etc/hostname": true, "/etc/hosts": true, "/etc/resolv.conf": true}
+		for _, p := range append(append([]string{}, maskedForTest...), "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger") {
+			allowed[p] = true
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 5 || !allowed[f[4]] {
+				t.Errorf("unexpected mount in the container: %q", l)
+			}
+		}
+		first := strings.Fields(strings.Split(out, "\n")[0])
+		if len(first) < 9 || first[4] != "/" || first[8] != "overlay" {
+			t.Errorf("root is not an overlay mount: %q", first)
+		}
+		for _, want := range []string{" /proc ", " /dev ", " /dev/pts ", " /dev/shm ", " /dev/mqueue ", " /sys "} {
+			if !strings.Contains(out, want) {
+				t.Errorf("missing mount%s", want)
+			}
+		}
+	})
+	t.Run("only lo", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
+		if out != "lo\nunknown\nping-ok\n" {
+			t.Errorf("got %q, want only lo, up, and pingable", out)
+		}
+		host := e.ok("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
+		if len(strings.Fields(host)) < 2 {
+			t.Errorf("--network host sees only %q", host)
+		}
+	})
+	t.Run("ipc namespace hides host shm", func(t *testing.T) {
+		id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		host, _ := os.ReadFile("/proc/sysvipc/shm")
+		if !strings.Contains(string(host), " "+strconv.Itoa(id)+" ") {
+			t.Fatalf("host does not list its own segment %d", id)
+		}
+		out := e.ok("run", "--rm", "busybox", "cat", "/proc/sysvipc/shm")
+		if strings.Count(out, "\n") > 1 {
+			t.Errorf("container sees host shm segments:\n%s", out)
+		}
+	})
+	t.Run("cgroup namespace and own cgroup", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "cat", "/proc/self/cgroup")
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.HasSuffix(l, ":/") {
+				t.Errorf("cgroup line %q: want the namespace root /", l)
+			}
+		}
+	})
+	t.Run("masked and read-only paths", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "sh", "-c",
+			"cat /proc/kcore 2>/dev/null | wc -c; cat /proc/keys | wc -c; ls /sys/firmware | wc -l; echo 1 >/proc/sys/kernel/ns_last_pid 2>/dev/null || echo ro; echo x > /proc/sysrq-trigger 2>/dev/null || echo ro2")
+		if out != "0\n0\n0\nro\nro2\n" {
+			t.Errorf("got %q", out)
+		}
+	})
+	t.Run("devices", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "sh", "-c",
+			"for d in null zero full random urandom tty; do [ -c /dev/$d ] && printf ok; done; echo; head -c 4 /dev/zero | wc -c; ls -l /dev/ptmx | grep -c pts/ptmx; [ -d /dev/pts ] && echo pts")
+		if out != "okokokokokok\n4\n1\npts\n" {
+			t.Errorf("got %q", out)
+		}
+		if r := e.cfs("run", "--rm", "busybox", "ls", "/dev/mem"); r.code != 1 || r.stdout != "" {
+			t.Errorf("/dev/mem visible: %s", r)
+		}
+	})
+	t.Run("capabilities are Docker's default", func(t *testing.T) {
+		out := e.ok("run", "--rm", "busybox", "grep", "CapBnd", "/proc/self/status")
+		if !strings.Contains(out, "00000000a80425fb") {
+			t.Errorf("bounding set %q, want Docker's default 00000000a80425fb", out)
+		}
+	})
+}
+
+var maskedForTest = []string{"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}
+
+func TestUsernsRemap(t *testing.T) {
+	e := newEnv(t)
+	out := e.ok("run", "--rm", "--userns", "remap", "busybox", "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /etc/x && echo wrote; ls -ln /bin/busybox | awk '{print $3}'")
+	f := strings.Fields(out)
+	want := []string{"0", "100000", "65536", "0", "100000", "65536", "0", "wrote", "0"}
+	if strings.Join(f, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", f, want)
+	}
+	// Seen from the host, the container's root is uid 100000.
+	cmd := e.command("run", "--rm", "--userns", "remap", "busybox", "sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Signal(syscall.SIGTERM)
+	uid := ""
+	for i := 0; i < 200 && uid == ""; i++ {
+		procs, _ := filepath.Glob("/proc/[0-9]*/status")
+		for _, p := range procs {
+			b, _ := os.ReadFile(p)
+			if strings.Contains(string(b), "Name:\tsleep") {
+				sl, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
+				if string(sl) == "sleep\x005\x00" {
+					for _, l := range strings.Split(string(b), "\n") {
+						if strings.HasPrefix(l, "Uid:") {
+							uid = strings.Fields(l)[1]
+						}
+					}
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if uid != "100000" {
+		t.Errorf("container root's host uid: got %q, want 100000", uid)
+	}
+}
