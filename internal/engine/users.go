@@ -127,6 +127,9 @@ func resolveUser(spec string, passwd, group io.Reader) (resolvedUser, error) {
 			}
 		}
 	}
+	// Like initgroups(3): the primary group, then every group that lists
+	// the user.
+	u.Groups = []uint32{u.GID}
 	if name != "" && !hasGroup {
 		for _, g := range groups {
 			if g.gid == u.GID {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"testing"
@@ -161,35 +162,65 @@ var allCompressions = []Compression{Uncompressed, Gzip, Xz, Zstd, Bzip2, LzmaAlo
 func TestOpenStreamRoundTrip(t *testing.T) {
 	tarData := sampleTar(t)
 	cpioData := buildCpio([]cpioEntry{{name: "a", mode: sIFREG | 0o644, data: "x"}}, false)
+	defer func() { UseHostDecoders = true }()
 	for _, c := range allCompressions {
 		for _, cli := range []bool{false, true} {
 			for _, in := range []struct {
 				archive Archive
 				data    []byte
 			}{{Tar, tarData}, {CpioNewc, cpioData}} {
-				name := c.String() + "/" + in.archive.String()
-				if cli {
-					name += "/cli"
+				for _, host := range []bool{false, true} {
+					name := c.String() + "/" + in.archive.String()
+					if cli {
+						name += "/cli-encoder"
+					}
+					if host {
+						name += "/host-decoder"
+					}
+					t.Run(name, func(t *testing.T) {
+						UseHostDecoders = host
+						comp := compressWith(t, c, in.data, cli)
+						br, gotC, gotA, release, err := openStream(bytes.NewReader(comp), 1<<20)
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer release()
+						if gotC != c || gotA != in.archive {
+							t.Fatalf("detected %v %v, want %v %v", gotC, gotA, c, in.archive)
+						}
+						got, err := io.ReadAll(br)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !bytes.Equal(got, in.data) {
+							t.Fatalf("decompressed %d bytes, want %d", len(got), len(in.data))
+						}
+					})
 				}
-				t.Run(name, func(t *testing.T) {
-					comp := compressWith(t, c, in.data, cli)
-					br, gotC, gotA, release, err := openStream(bytes.NewReader(comp), 1<<20)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer release()
-					if gotC != c || gotA != in.archive {
-						t.Fatalf("detected %v %v, want %v %v", gotC, gotA, c, in.archive)
-					}
-					got, err := io.ReadAll(br)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !bytes.Equal(got, in.data) {
-						t.Fatalf("decompressed %d bytes, want %d", len(got), len(in.data))
-					}
-				})
 			}
+		}
+	}
+}
+
+// A corrupt stream fails with the decoder's message, whichever decoder.
+func TestOpenStreamCorrupt(t *testing.T) {
+	defer func() { UseHostDecoders = true }()
+	data := bytes.Repeat(sampleTar(t), 50)
+	for _, c := range []Compression{Gzip, Xz, Zstd, LzmaAlone} {
+		for _, host := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/host=%v", c, host), func(t *testing.T) {
+				UseHostDecoders = host
+				comp := compressWith(t, c, data, false)
+				comp = comp[:len(comp)*2/3]
+				br, _, _, release, err := openStream(bytes.NewReader(comp), 1<<30)
+				if err == nil {
+					defer release()
+					_, err = io.ReadAll(br)
+				}
+				if err == nil {
+					t.Fatalf("truncated %v stream read without error", c)
+				}
+			})
 		}
 	}
 }

@@ -126,6 +126,9 @@ func runInit(c *syncConn, cfg *initConfig, tr *trace.Tracer) (int, error) {
 			return ExitSetup, fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
+	if err := ensureCwd(proc.Cwd, tr); err != nil {
+		return ExitSetup, err
+	}
 	argv0, code, err := lookPath(proc.Args, proc.Env, proc.Cwd)
 	if err != nil {
 		return code, err
@@ -169,6 +172,25 @@ func runInit(c *syncConn, cfg *initConfig, tr *trace.Tracer) (int, error) {
 		tr.Step("wait", "pid 1 forwards signals to pid %d and reaps zombies", pid)
 	}
 	return reap(pid, sigs), nil
+}
+
+// ensureCwd creates the working directory when the image lacks it, as
+// Docker does for WORKDIR and -w.
+func ensureCwd(cwd string, tr *trace.Tracer) error {
+	if cwd == "" || cwd == "/" {
+		return nil
+	}
+	if st, err := os.Stat(cwd); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("working directory %q: not a directory", cwd)
+		}
+		return nil
+	}
+	tr.Step("mkdir", "%s (working directory)", cwd)
+	if err := os.MkdirAll(cwd, 0o755); err != nil {
+		return fmt.Errorf("create working directory %q: %w", cwd, err)
+	}
+	return nil
 }
 
 func waitStart(c *syncConn, cfg *initConfig) error {
