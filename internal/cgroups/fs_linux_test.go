@@ -355,8 +355,10 @@ func TestFakeMemoryOrderV1(t *testing.T) {
 	order := func() []string {
 		var files []string
 		for _, l := range strings.Split(ft.trace.String(), "\n") {
-			if strings.Contains(l, "limit_in_bytes") {
-				files = append(files, filepath.Base(strings.Fields(l)[3]))
+			// "... write <file> = <value>"; the tracer's prefix format
+			// is not ours to rely on.
+			if _, rest, ok := strings.Cut(l, " write "); ok && strings.Contains(rest, "limit_in_bytes") {
+				files = append(files, filepath.Base(strings.Fields(rest)[0]))
 			}
 		}
 		ft.trace.Reset()

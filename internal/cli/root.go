@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 type globals struct {
+	start   time.Time
 	root    string
 	explain bool
 	stdout  io.Writer
@@ -35,6 +37,7 @@ func (g *globals) engine() (*engine.Engine, error) {
 	var tr *trace.Tracer
 	if g.explain {
 		tr = trace.New(os.Stderr, "cfs")
+		tr.SetStart(g.start)
 	}
 	return engine.New(g.root, tr)
 }
@@ -63,7 +66,7 @@ func newRoot(g *globals) *cobra.Command {
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string) int {
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
+	g := &globals{start: time.Now(), stdout: os.Stdout, stderr: os.Stderr}
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.Execute()

@@ -2,11 +2,11 @@ package engine
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
 )
@@ -48,7 +48,11 @@ type Tmpfs struct {
 	Options []string
 }
 
-var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}[a-zA-Z0-9])?)*$`)
+// Regexps compile on first use: every cfs process (and every container's
+// init) would otherwise pay for them at start-up.
+var hostnameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}[a-zA-Z0-9])?)*$`)
+})
 
 // envNameRE is what the shell accepts; Docker accepts more but a name with
 // '=' or NUL cannot work.
@@ -80,7 +84,7 @@ func (o *RunOptions) validate() (*parsed, error) {
 	default:
 		return nil, errdefs.Invalidf("--userns %q: must be host or remap", o.Userns)
 	}
-	if o.Hostname != "" && (len(o.Hostname) > 64 || !hostnameRE.MatchString(o.Hostname)) {
+	if o.Hostname != "" && (len(o.Hostname) > 64 || !hostnameRE().MatchString(o.Hostname)) {
 		return nil, errdefs.Invalidf("--hostname %q: not a valid host name (letters, digits, '-' and '.', at most 64)", o.Hostname)
 	}
 	if o.Workdir != "" && !path.IsAbs(o.Workdir) {
@@ -201,7 +205,9 @@ func parseVolume(v string) (Volume, error) {
 	return vol, nil
 }
 
-var tmpfsOptionRE = regexp.MustCompile(`^(ro|rw|nosuid|suid|nodev|dev|noexec|exec|size=[0-9]+[kmgKMG%]?|mode=[0-7]{3,4}|uid=[0-9]+|gid=[0-9]+|nr_inodes=[0-9]+[kmgKMG]?)$`)
+var tmpfsOptionRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(ro|rw|nosuid|suid|nodev|dev|noexec|exec|size=[0-9]+[kmgKMG%]?|mode=[0-7]{3,4}|uid=[0-9]+|gid=[0-9]+|nr_inodes=[0-9]+[kmgKMG]?)$`)
+})
 
 func parseTmpfs(t string) (Tmpfs, error) {
 	target, opts, _ := strings.Cut(t, ":")
@@ -211,7 +217,7 @@ func parseTmpfs(t string) (Tmpfs, error) {
 	tm := Tmpfs{Target: path.Clean(target), Options: []string{"nosuid", "nodev", "noexec"}}
 	if opts != "" {
 		for _, o := range strings.Split(opts, ",") {
-			if !tmpfsOptionRE.MatchString(o) {
+			if !tmpfsOptionRE().MatchString(o) {
 				return Tmpfs{}, errdefs.Invalidf("--tmpfs %q: unknown option %q", t, o)
 			}
 			tm.Options = append(tm.Options, o)
@@ -229,4 +235,3 @@ func (v Volume) String() string {
 	return s
 }
 
-var _ = fmt.Sprintf

@@ -69,7 +69,7 @@ func (s *Store) importLayer(r io.Reader, name string, opts ImportOptions) (*Imag
 	}
 	defer ingest.Close()
 
-	l, err := s.ingestLayer(r, t)
+	l, err := s.ingestLayer(r, ingestSpec{}, t)
 	if l != nil {
 		defer l.cleanup()
 	}
@@ -105,10 +105,22 @@ func (s *Store) importLayer(r io.Reader, name string, opts ImportOptions) (*Imag
 		Created:  &created,
 		Platform: platform,
 		Config:   cfg,
-		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.digest}},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{l.diffID}},
 		History:  []ocispec.History{{Created: &created, CreatedBy: createdBy, Comment: opts.Comment}},
 	}
-	return s.store(name, config, []*layer{l}, opts)
+	cfgData, err := json.Marshal(config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config: %w", err)
+	}
+	var names []string
+	if name != "" {
+		names = []string{name}
+	}
+	imgs, err := s.store(names, cfgData, nil, []*layer{l}, opts.keepExisting, t)
+	if err != nil {
+		return nil, err
+	}
+	return imgs[0], nil
 }
 
 func hasEnv(env []string, key string) bool {
@@ -120,15 +132,19 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// layer is an unpacked layer in temp files, ready to be published.
+// layer is a layer ready to be published: unpacked into temp files, or
+// already in the store (reused).
 type layer struct {
-	blobTmp     string        // uncompressed tar
-	digest      digest.Digest // of the blob = diff ID
+	blobTmp     string        // the blob: the tar, or the compressed bytes as given
+	digest      digest.Digest // of the blob
+	mediaType   string
+	diffID      digest.Digest // of the uncompressed tar
 	blobSize    int64
 	dir         string // unpacked temp dir
 	size        int64  // file data bytes
 	compression Compression
 	archive     Archive
+	reused      bool // blob and layer dir are in the store already
 }
 
 // cleanup removes whatever was not published (renamed away).
@@ -169,35 +185,98 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// hashWriter feeds the blob file and its digest in one pass.
+// hashWriter digests a stream and, unless w is nil, writes it to a file.
 type hashWriter struct {
 	w    *bufio.Writer
 	h    hash.Hash
 	size int64
 }
 
+func newHashWriter(f *os.File) *hashWriter {
+	hw := &hashWriter{h: sha256.New()}
+	if f != nil {
+		hw.w = bufio.NewWriterSize(f, 1<<20)
+	}
+	return hw
+}
+
 func (h *hashWriter) Write(p []byte) (int, error) {
 	h.h.Write(p)
 	h.size += int64(len(p))
+	if h.w == nil {
+		return len(p), nil
+	}
 	return h.w.Write(p)
+}
+
+func (h *hashWriter) digest() digest.Digest { return digest.NewDigest(digest.SHA256, h.h) }
+
+// ingestSpec says how to store a layer and what to verify.
+type ingestSpec struct {
+	// keepRaw stores the input as given when it is a tar, gzip tar or
+	// zstd tar (the OCI layer media types), so a loaded manifest stays
+	// valid; anything else is stored as the decompressed tar.
+	keepRaw bool
+	// tarOnly rejects cpio input (image layers are tars).
+	tarOnly bool
+	// digest and diffID, when set, must match the input and its tar.
+	digest, diffID digest.Digest
+	what           string // names the layer in errors
 }
 
 // ingestLayer streams one archive: decompress (bounded by MaxLayerSize),
 // convert cpio to tar, and tee the tar into a blob temp file and its
 // digest while unpacking it into a temp layer dir. Nothing is buffered
 // whole. The returned layer must be cleaned up, also on error.
-func (s *Store) ingestLayer(r io.Reader, t *trace.Tracer) (*layer, error) {
+func (s *Store) ingestLayer(r io.Reader, spec ingestSpec, t *trace.Tracer) (*layer, error) {
 	max := s.MaxLayerSize
 	if max <= 0 {
 		max = DefaultMaxLayerSize
 	}
+	l := &layer{}
+	var raw *hashWriter
+	var rawFile *os.File
+	if spec.keepRaw || spec.digest != "" {
+		if spec.keepRaw {
+			f, err := os.CreateTemp(s.blobDir(), ".tmp-")
+			if err != nil {
+				return l, err
+			}
+			defer f.Close()
+			rawFile, l.blobTmp = f, f.Name()
+		}
+		raw = newHashWriter(rawFile)
+		r = io.TeeReader(r, raw)
+	}
 	br, comp, arch, release, err := openStream(r, max)
 	if err != nil {
-		return nil, err
+		return l, err
 	}
 	defer release()
+	l.compression, l.archive = comp, arch
 	t.Step("image", "input is %v, %v", comp, arch)
-	l := &layer{compression: comp, archive: arch}
+	if arch != Tar && spec.tarOnly {
+		return l, errdefs.Invalidf("%s is a %v archive, not a tar", spec.what, arch)
+	}
+	keepRaw := spec.keepRaw && arch == Tar
+	switch {
+	case keepRaw && comp == Uncompressed:
+		l.mediaType = ocispec.MediaTypeImageLayer
+	case keepRaw && comp == Gzip:
+		l.mediaType = ocispec.MediaTypeImageLayerGzip
+	case keepRaw && comp == Zstd:
+		l.mediaType = ocispec.MediaTypeImageLayerZstd
+	default:
+		keepRaw = false
+		l.mediaType = ocispec.MediaTypeImageLayer
+	}
+	if spec.keepRaw && !keepRaw {
+		// Store the tar instead: stop filling the raw file.
+		raw.w = nil
+		rawFile.Close()
+		os.Remove(l.blobTmp)
+		l.blobTmp = ""
+	}
 
 	var src io.Reader = br
 	if arch == CpioNewc {
@@ -221,14 +300,16 @@ func (s *Store) ingestLayer(r io.Reader, t *trace.Tracer) (*layer, error) {
 	if err := os.Chmod(l.dir, 0o755); err != nil {
 		return l, err
 	}
-	f, err := os.CreateTemp(s.blobDir(), ".tmp-")
-	if err != nil {
-		return l, err
+	var tarFile *os.File
+	if !keepRaw {
+		if tarFile, err = os.CreateTemp(s.blobDir(), ".tmp-"); err != nil {
+			return l, err
+		}
+		defer tarFile.Close()
+		l.blobTmp = tarFile.Name()
 	}
-	l.blobTmp = f.Name()
-	defer f.Close()
-	hw := &hashWriter{w: bufio.NewWriterSize(f, 1<<20), h: sha256.New()}
-	tee := io.TeeReader(src, hw)
+	tarHW := newHashWriter(tarFile)
+	tee := io.TeeReader(src, tarHW)
 
 	t.Step("unpack", "unpacking layer into %s", l.dir)
 	start := time.Now()
@@ -237,66 +318,82 @@ func (s *Store) ingestLayer(r io.Reader, t *trace.Tracer) (*layer, error) {
 		return l, err
 	}
 	// The blob is the whole stream, including what follows the tar's
-	// end-of-archive blocks.
+	// end-of-archive blocks (and, raw, what follows the compressed data).
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return l, fmt.Errorf("reading after the end of the archive: %w", err)
 	}
-	if err := hw.w.Flush(); err != nil {
+	if raw != nil {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return l, fmt.Errorf("reading after the end of the archive: %w", err)
+		}
+	}
+	l.diffID = tarHW.digest()
+	if spec.diffID != "" && spec.diffID != l.diffID {
+		return l, errdefs.Invalidf("%s: content has diff ID %s, but the image config says %s", spec.what, l.diffID, spec.diffID)
+	}
+	if spec.digest != "" && raw.digest() != spec.digest {
+		return l, errdefs.Invalidf("%s: content has digest %s, but the manifest says %s", spec.what, raw.digest(), spec.digest)
+	}
+	blob, blobFile := tarHW, tarFile
+	if keepRaw {
+		blob, blobFile = raw, rawFile
+	}
+	if err := blob.w.Flush(); err != nil {
 		return l, fmt.Errorf("writing layer blob: %w", err)
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := blobFile.Chmod(0o644); err != nil {
 		return l, err
 	}
-	if err := f.Sync(); err != nil {
+	if err := blobFile.Sync(); err != nil {
 		return l, fmt.Errorf("writing layer blob: %w", err)
 	}
 	// One sync of the filesystem instead of one fsync per unpacked file.
 	if err := syncFS(l.dir); err != nil {
 		return l, err
 	}
-	l.digest = digest.NewDigest(digest.SHA256, hw.h)
-	l.blobSize = hw.size
-	l.size = stats.Size
-	t.Step("unpack", "layer %s: %d entries, %d bytes of files, %v", l.digest, stats.Entries, stats.Size, time.Since(start).Round(time.Millisecond))
+	l.digest, l.blobSize, l.size = blob.digest(), blob.size, stats.Size
+	t.Step("unpack", "layer %s: %d entries, %d bytes of files, %v", l.diffID, stats.Entries, stats.Size, time.Since(start).Round(time.Millisecond))
 	return l, nil
 }
 
-// store writes config and manifest and publishes the image under name.
-func (s *Store) store(name string, config ocispec.Image, layers []*layer, opts ImportOptions) (*Image, error) {
-	cfgData, err := json.Marshal(config)
-	if err != nil {
-		return nil, fmt.Errorf("encoding config: %w", err)
+// store writes config and manifest (built when manData is nil) and
+// publishes the image under names (none: untagged). It returns the
+// image under each name, or the untagged image.
+func (s *Store) store(names []string, cfgData, manData []byte, layers []*layer, keepExisting bool, t *trace.Tracer) ([]*Image, error) {
+	var config ocispec.Image
+	if err := json.Unmarshal(cfgData, &config); err != nil {
+		return nil, fmt.Errorf("parsing config: %w", err)
 	}
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config: ocispec.Descriptor{
-			MediaType: ocispec.MediaTypeImageConfig,
-			Digest:    digest.FromBytes(cfgData),
-			Size:      int64(len(cfgData)),
-		},
+	cfgDigest := digest.FromBytes(cfgData)
+	if manData == nil {
+		manifest := ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2},
+			MediaType: ocispec.MediaTypeImageManifest,
+			Config: ocispec.Descriptor{
+				MediaType: ocispec.MediaTypeImageConfig,
+				Digest:    cfgDigest,
+				Size:      int64(len(cfgData)),
+			},
+		}
+		for _, l := range layers {
+			manifest.Layers = append(manifest.Layers, ocispec.Descriptor{MediaType: l.mediaType, Digest: l.digest, Size: l.blobSize})
+		}
+		var err error
+		if manData, err = json.Marshal(manifest); err != nil {
+			return nil, fmt.Errorf("encoding manifest: %w", err)
+		}
 	}
-	entry := &indexEntry{Config: manifest.Config.Digest, Created: time.Now().UTC()}
+	entry := &indexEntry{Manifest: digest.FromBytes(manData), Config: cfgDigest, Created: time.Now().UTC()}
 	if config.Created != nil {
 		entry.Created = *config.Created
 	}
 	var diffIDs []digest.Digest
 	for _, l := range layers {
-		manifest.Layers = append(manifest.Layers, ocispec.Descriptor{
-			MediaType: ocispec.MediaTypeImageLayer,
-			Digest:    l.digest,
-			Size:      l.blobSize,
-		})
 		entry.Layers = append(entry.Layers, l.digest)
 		entry.Size += l.size
-		diffIDs = append(diffIDs, l.digest)
+		diffIDs = append(diffIDs, l.diffID)
 	}
 	entry.ChainIDs = ChainIDs(diffIDs)
-	manData, err := json.Marshal(manifest)
-	if err != nil {
-		return nil, fmt.Errorf("encoding manifest: %w", err)
-	}
-	entry.Manifest = digest.FromBytes(manData)
 
 	var pubs []publication
 	for _, data := range [][]byte{cfgData, manData} {
@@ -308,21 +405,41 @@ func (s *Store) store(name string, config ocispec.Image, layers []*layer, opts I
 		pubs = append(pubs, publication{tmp: tmp, final: s.BlobPath(digest.FromBytes(data))})
 	}
 	for i, l := range layers {
+		if l.reused {
+			pubs = append(pubs, publication{final: s.BlobPath(l.digest)}, publication{final: s.LayerPath(entry.ChainIDs[i]), dir: true})
+			continue
+		}
 		pubs = append(pubs,
 			publication{tmp: l.blobTmp, final: s.BlobPath(l.digest)},
 			publication{tmp: l.dir, final: s.LayerPath(entry.ChainIDs[i]), dir: true})
 	}
-	existing, err := s.commit(name, entry, pubs, opts.keepExisting, opts.Tracer)
+	existing, err := s.commit(names, entry, pubs, keepExisting, t)
 	if err != nil {
 		return nil, err
 	}
 	if existing != nil {
 		entry = existing
 	}
-	return s.resolve(name, entry)
+	if len(names) == 0 {
+		img, err := s.resolve("", entry)
+		if err != nil {
+			return nil, err
+		}
+		return []*Image{img}, nil
+	}
+	var out []*Image
+	for _, n := range names {
+		img, err := s.resolve(n, entry)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, img)
+	}
+	return out, nil
 }
 
-// publication is a temp file or dir to rename to its content address.
+// publication is a temp file or dir to rename to its content address;
+// without tmp, content that must already be there.
 type publication struct {
 	tmp, final string
 	dir        bool
@@ -350,13 +467,14 @@ func writeTempBlob(dir string, data []byte) (string, error) {
 	return f.Name(), nil
 }
 
-// commit publishes content and points name at entry, under images.lock.
-// Content that already exists is kept (it is identical, being content
-// addressed) and the temp copy left for the caller to delete. An image
-// that loses its name and has no other is kept as dangling: a container
-// may still run on its layers. With keepExisting, an image already under
-// the name wins and is returned.
-func (s *Store) commit(name string, entry *indexEntry, pubs []publication, keepExisting bool, t *trace.Tracer) (*indexEntry, error) {
+// commit publishes content and points names at entry (or records it
+// untagged when names is empty), under images.lock. Content that already
+// exists is kept (it is identical, being content addressed) and the temp
+// copy left for the caller to delete. An image that loses its last name
+// is kept untagged: a container may still run on its layers. With
+// keepExisting (one name), an image already under the name wins and is
+// returned.
+func (s *Store) commit(names []string, entry *indexEntry, pubs []publication, keepExisting bool, t *trace.Tracer) (*indexEntry, error) {
 	lock, err := lockFile(filepath.Join(s.root, "images.lock"))
 	if err != nil {
 		return nil, err
@@ -366,8 +484,10 @@ func (s *Store) commit(name string, entry *indexEntry, pubs []publication, keepE
 	if err != nil {
 		return nil, err
 	}
-	if old := idx.Images[name]; old != nil && keepExisting {
-		return old, nil
+	if keepExisting && len(names) == 1 {
+		if old := idx.Images[names[0]]; old != nil {
+			return old, nil
+		}
 	}
 	var published []publication
 	undo := func() {
@@ -381,6 +501,10 @@ func (s *Store) commit(name string, entry *indexEntry, pubs []publication, keepE
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			undo()
 			return nil, err
+		}
+		if p.tmp == "" {
+			undo()
+			return nil, errdefs.Conflictf("%s was removed while the image was being stored; try again", p.final)
 		}
 		if err := os.Rename(p.tmp, p.final); err != nil {
 			undo()
@@ -399,8 +523,13 @@ func (s *Store) commit(name string, entry *indexEntry, pubs []publication, keepE
 			}
 		}
 	}
-	old := idx.Images[name]
-	idx.Images[name] = entry
+	var replaced []*indexEntry
+	for _, name := range names {
+		if old := idx.Images[name]; old != nil && old.Manifest != entry.Manifest {
+			replaced = append(replaced, old)
+		}
+		idx.Images[name] = entry
+	}
 	kept := idx.Dangling[:0]
 	for _, d := range idx.Dangling {
 		if d.Manifest != entry.Manifest {
@@ -408,15 +537,22 @@ func (s *Store) commit(name string, entry *indexEntry, pubs []publication, keepE
 		}
 	}
 	idx.Dangling = kept
-	if old != nil && old.Manifest != entry.Manifest && !idx.references(old.Manifest) {
-		idx.Dangling = append(idx.Dangling, old)
-		t.Step("image", "previous %s (%s) kept untagged", name, old.Config.Encoded()[:12])
+	if len(names) == 0 && !idx.references(entry.Manifest) {
+		idx.Dangling = append(idx.Dangling, entry)
+	}
+	for _, old := range replaced {
+		if !idx.references(old.Manifest) {
+			idx.Dangling = append(idx.Dangling, old)
+			t.Step("image", "previous image %s kept untagged", old.Config.Encoded()[:12])
+		}
 	}
 	if err := s.writeIndex(idx); err != nil {
 		undo()
 		return nil, err
 	}
-	t.Step("image", "%s -> %s", name, entry.Manifest)
+	for _, name := range names {
+		t.Step("image", "%s -> %s", name, entry.Manifest)
+	}
 	return nil, nil
 }
 

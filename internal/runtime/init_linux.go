@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -49,6 +50,7 @@ func Init() {
 	var tr *trace.Tracer
 	if cfg.Trace {
 		tr = trace.FromFD(initTraceFD, "init")
+		tr.SetStart(time.Unix(0, cfg.TraceStart))
 	}
 	code, err := runInit(c, &cfg, tr)
 	if err != nil {

@@ -18,6 +18,8 @@ type initConfig struct {
 	RootfsMounts []mount.Mount `json:"rootfsMounts,omitempty"`
 	// Trace: init reports each step on its trace descriptor.
 	Trace bool `json:"trace,omitempty"`
+	// TraceStart is the parent tracer's clock origin (Unix nanoseconds).
+	TraceStart int64 `json:"traceStart,omitempty"`
 	// ExecFIFO: when set, init waits for `start` by opening this FIFO for
 	// writing (OCI create/start run in different processes); otherwise it
 	// waits for a "start" message on the sync socket.

@@ -138,7 +138,7 @@ func Create(cfg *Config) (_ *Container, err error) {
 	c.Pid = cmd.Process.Pid
 	if err := c.sync.send(initConfig{
 		Spec: spec, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
-		Trace: tr.On(), ExecFIFO: cfg.ExecFIFO,
+		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO,
 	}); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", err)
 	}

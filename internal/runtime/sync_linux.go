@@ -33,8 +33,21 @@ func (c *syncConn) send(m any, fds ...int) error {
 
 // recvRaw reads one message; a zero-length read means the peer closed.
 func (c *syncConn) recvRaw(v any) (fds []int, err error) {
-	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(4*4))
+	// Peek at the size first: the config can be large, other messages are
+	// tiny, and a 1 MiB buffer per message would cost more than the read.
+	size := 4096
+	for {
+		n, _, _, _, err := unix.Recvmsg(c.fd, nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil && n > size {
+			size = n
+		}
+		break
+	}
+	buf := make([]byte, size)
+	oob := make([]byte, unix.CmsgSpace(4*253))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {

@@ -80,10 +80,8 @@ func (s *Store) reserve(name, id string) (*reservation, error) {
 	if _, err := tmp.WriteString(id); err != nil {
 		return nil, fmt.Errorf("reserving container name %q: %w", name, err)
 	}
-	// The content must be durable before the name that points to it.
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("reserving container name %q: %w", name, err)
-	}
+	// No fsync: a name file that a power loss empties is a crash leftover
+	// like any other (unlocked, pointing nowhere) and is reclaimed.
 	// Nobody else can see the file yet, so this does not wait; taking the
 	// lock before the link means the name is never visible unlocked.
 	if err := flock(tmp); err != nil {
@@ -95,10 +93,6 @@ func (s *Store) reserve(name, id string) (*reservation, error) {
 	for attempt := 0; attempt < 10; attempt++ {
 		err := os.Link(tmp.Name(), path)
 		if err == nil {
-			if err := syncDir(s.namesDir()); err != nil {
-				_ = os.Remove(path)
-				return nil, fmt.Errorf("reserving container name %q: %w", name, err)
-			}
 			ok = true
 			return &reservation{name: name, path: path, f: tmp}, nil
 		}

@@ -6,6 +6,7 @@
 // Layout under root (the engine passes $CFS_ROOT/containers):
 //
 //	<root>/<id>/record.json   the Record, replaced by write-temp + fsync + rename
+//	                          (directory entries are not fsynced; see Create)
 //	<root>/<id>/lock          flock(2) target for Lock, Update and Rename
 //	<root>/<id>/...           engine-owned files (upper/, work/, logs)
 //	<root>/names/<name>       the owning container's ID; created with link(2),
@@ -207,11 +208,12 @@ func (s *Store) materialize(r *Record) error {
 	if err := writeSynced(filepath.Join(stage, recordFile), data); err != nil {
 		return fmt.Errorf("writing record of container %s: %w", r.ID, err)
 	}
-	if err := writeSynced(filepath.Join(stage, lockFile), nil); err != nil {
+	// The lock file is empty: nothing to make durable. The directory
+	// entries are not synced either: fsync costs a container start about
+	// half a millisecond each, and a container whose creation a power loss
+	// undoes simply never existed.
+	if err := os.WriteFile(filepath.Join(stage, lockFile), nil, 0o600); err != nil {
 		return fmt.Errorf("creating lock file of container %s: %w", r.ID, err)
-	}
-	if err := syncDir(stage); err != nil {
-		return fmt.Errorf("syncing record of container %s: %w", r.ID, err)
 	}
 	// rename(2) refuses to replace a non-empty directory, which is what a
 	// live container's directory always is.
@@ -222,9 +224,6 @@ func (s *Store) materialize(r *Record) error {
 		return fmt.Errorf("creating directory of container %s: %w", r.ID, err)
 	}
 	moved = true
-	if err := syncDir(s.root); err != nil {
-		return fmt.Errorf("syncing container store %q: %w", s.root, err)
-	}
 	return nil
 }
 

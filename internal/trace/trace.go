@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Tracer writes numbered steps to a writer. Safe for concurrent use.
@@ -17,12 +18,29 @@ type Tracer struct {
 	mu     sync.Mutex
 	w      io.Writer
 	prefix string
+	start  time.Time
 }
 
 // New returns a tracer writing to w; prefix names the process that reports
 // (for example "cfs" or "init").
 func New(w io.Writer, prefix string) *Tracer {
-	return &Tracer{w: w, prefix: prefix}
+	return &Tracer{w: w, prefix: prefix, start: time.Now()}
+}
+
+// Start is the instant times are measured from.
+func (t *Tracer) Start() time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.start
+}
+
+// SetStart makes times relative to start (the init uses its parent's, so
+// both processes' lines share one clock).
+func (t *Tracer) SetStart(start time.Time) {
+	if t != nil && !start.IsZero() {
+		t.start = start
+	}
 }
 
 // FromFD returns a tracer writing to an inherited file descriptor, or nil
@@ -47,7 +65,8 @@ func (t *Tracer) Step(section, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(t.w, "[%s] %-8s %s\n", t.prefix, section, strings.TrimRight(msg, "\n"))
+	ms := float64(time.Since(t.start).Microseconds()) / 1000
+	fmt.Fprintf(t.w, "[%-4s %7.3fms] %-8s %s\n", t.prefix, ms, section, strings.TrimRight(msg, "\n"))
 }
 
 // Writer returns the underlying writer, or nil for a nil tracer.

@@ -80,7 +80,8 @@ else
 	if [ -z "$deb" ]; then
 		log "downloading $KPKG"
 		dl=$(mktemp -d "$W/.dl.XXXXXX")
-		chmod 755 "$dl"   # apt drops to the _apt user for the download
+		# apt downloads as the _apt user when that user can write the directory.
+		chown _apt "$dl" 2> /dev/null || chmod 777 "$dl"
 		if ! (cd "$dl" && apt_get download "$KPKG"); then
 			apt_get update
 			(cd "$dl" && apt_get download "$KPKG")
