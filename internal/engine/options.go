@@ -234,4 +234,3 @@ func (v Volume) String() string {
 	}
 	return s
 }
-
