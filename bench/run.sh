@@ -11,10 +11,10 @@
 # private mount namespace where an empty file is bound over it.
 #
 # Needs root, bin/cfs (make build), runc, crun and go. Knobs:
-# RUNS (timed runs per command, 100), WARMUP (rounds, 5), CGROUP_N (200).
+# RUNS (timed runs per command, 300), WARMUP (rounds, 5), CGROUP_N (200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-100}
+RUNS=${RUNS:-300}
 WARMUP=${WARMUP:-5}
 CGROUP_N=${CGROUP_N:-200}
 
@@ -84,15 +84,26 @@ runc --root "$W/runc-root" run --bundle "$W/bundle" check-runc || { echo "bench:
 crun --root "$W/crun-root" run --bundle "$W/bundle" check-crun || { echo "bench: crun run of the bundle failed" >&2; exit 1; }
 exec "$@"'
 
+cmds=(
+	"cfs=$cfs run --rm --network none busybox true"
+	"runc=runc --root $work/runc-root run --bundle $work/bundle b{n}"
+	"crun=crun --root $work/crun-root run --bundle $work/bundle b{n}"
+	"floor=$work/runbench floor"
+	"exec=/bin/true"
+)
+if [ "$hybrid" = yes ]; then
+	# Control: cfs in the host's mount namespace (where cgroup2 shows
+	# hugetlb), entered by nsenter, whose own cost is the next row.
+	cmds+=(
+		"cfs-hostns=nsenter --mount=/proc/$$/ns/mnt $cfs run --rm --network none busybox true"
+		"nsenter=nsenter --mount=/proc/$$/ns/mnt /bin/true"
+	)
+fi
 echo "bench: timing $RUNS runs per command after $WARMUP warm-up rounds, alternating" >&2
 W=$work HYBRID=$hybrid unshare -m --propagation private sh -c "$inner" inner \
 	"$work/runbench" time -runs "$RUNS" -warmup "$WARMUP" -ratio runc,crun \
-	-shorten "$PWD/bin/=" -shorten "$work=\$B" \
-	"cfs=$cfs run --rm --network none busybox true" \
-	"runc=runc --root $work/runc-root run --bundle $work/bundle b{n}" \
-	"crun=crun --root $work/crun-root run --bundle $work/bundle b{n}" \
-	"floor=$work/runbench floor" \
-	"exec=/bin/true" >"$work/table.md" &
+	-shorten "$PWD/bin/=" -shorten "$work=\$B" -shorten "/proc/$$/=/proc/\$\$/" \
+	"${cmds[@]}" >"$work/table.md" &
 pid=$!
 wait "$pid"
 pid=
@@ -100,7 +111,7 @@ pid=
 echo "bench: cgroup lifecycle, $CGROUP_N iterations" >&2
 go test -count=1 -run XXX -bench CgroupLifecycle -benchtime "${CGROUP_N}x" ./bench/ >"$work/cgroups.txt" ||
 	{ cat "$work/cgroups.txt" >&2; die "cgroup benchmark failed"; }
-metric() { awk -v k="$1" '/^BenchmarkCgroupLifecycle/ { for (i = 2; i < NF; i++) if ($(i+1) == k) print $i }' "$work/cgroups.txt"; }
+metric() { awk -v k="$1" '/^BenchmarkCgroupLifecycle/ { for (i = 2; i < NF; i++) if ($(i+1) == k) printf "%d", $i + 0.5 }' "$work/cgroups.txt"; }
 
 mode=v2
 grep -q ' - cgroup ' /proc/self/mountinfo && mode=v1
@@ -109,7 +120,7 @@ grep -q ' - cgroup ' /proc/self/mountinfo && mode=v1
 	echo "# Container start-up: cfs vs runc vs crun"
 	echo
 	echo "$(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs, cgroups $mode," \
-		"cfs $(git rev-parse --short HEAD 2>/dev/null || echo '?'), runc $(runc --version | awk 'NR==1 {print $3}')," \
+		"cfs $(git describe --always --dirty 2>/dev/null || echo '?'), runc $(runc --version | awk 'NR==1 {print $3}')," \
 		"crun $(crun --version | awk 'NR==1 {print $3}'). $RUNS runs per command, alternating, after $WARMUP warm-up" \
 		"rounds (\`make bench\`, bench/run.sh). Wall time of fork+exec+wait from a Go runner; CPU = user+sys" \
 		"of the command and the children it reaped; × = ratio of medians."
@@ -119,8 +130,12 @@ grep -q ' - cgroup ' /proc/self/mountinfo && mode=v1
 	echo "- cfs: its own CFS_ROOT, image made in a warm-up. Per run it also mounts an overlay of the read-only"
 	echo "  layers with a fresh upper dir, writes /etc/hosts, hostname and resolv.conf, keeps a container record."
 	echo "- runc, crun: a ready bundle (\`runc spec\` + busybox rootfs with applet links; args [true], terminal"
-	echo "  false, root writable, namespaces pid ipc uts mount network cgroup, cgroupsPath $cg/ctr)."
-	[ "$hybrid" = no ] || echo "- Hybrid host: every command ran in one private mount namespace with cgroup2's cgroup.controllers bound empty (crun needs it; cfs and runc then skip hugetlb on cgroup2)."
+	echo "  false, root writable, namespaces pid ipc uts mount network cgroup, cgroupsPath /cfs-bench-PID/ctr)."
+	[ "$hybrid" = no ] || {
+		echo "- Hybrid host: the runner and so every command ran in one private mount namespace where cgroup2's"
+		echo "  cgroup.controllers is bound empty (crun needs it; cfs and runc then see no hugetlb on cgroup2)."
+		echo "  Control: cfs-hostns runs cfs in the host's mount namespace via nsenter (cost: the nsenter row)."
+	}
 	echo "- floor: a Go binary re-executing itself into new mount, pid, uts, ipc, net and cgroup namespaces and exiting."
 	echo "- exec: fork+exec+wait of /bin/true, the runner's own overhead."
 	echo

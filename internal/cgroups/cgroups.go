@@ -15,6 +15,20 @@
 // like runc does, so a container has its own cgroup everywhere, but failures
 // there are not fatal: they are traced and that hierarchy is skipped (see
 // New). A Set that needs a controller in a skipped hierarchy fails.
+//
+// Caveats:
+//   - cgroup v2 device control needs an eBPF program (BPF_CGROUP_DEVICE),
+//     which is not implemented: on v2 the spec's device rules are ignored,
+//     so the runtime must not rely on them there (drop CAP_MKNOD, or mount
+//     the rootfs nodev, so a container cannot open host devices).
+//   - On v2 a controller must be enabled in cgroup.subtree_control of every
+//     ancestor. Create enables everything available in the parents it
+//     creates; in ancestors that already exist (the hierarchy root) Set
+//     enables only the controllers a resource needs, when it needs them.
+//     Threaded subtrees and "domain invalid" cgroups are not handled.
+//   - v1 hierarchies the kernel has but nobody mounted (net_cls, net_prio
+//     on the development VM) are mounted only on request:
+//     MountV1Controllers.
 package cgroups
 
 import (
@@ -177,6 +191,12 @@ type Manager interface {
 	Create() error
 	// Add moves a process into the cgroup in every hierarchy.
 	Add(pid int) error
+	// AddSome adds pid to part of the hierarchies: those holding the
+	// memory controller when memory is true, the others when false.
+	// Together the two calls equal Add. The runtime joins the memory
+	// hierarchy last, once its init has started, so init's own start-up
+	// memory is not charged to the container's limit.
+	AddSome(pid int, memory bool) error
 	// Set applies runtime-spec resources; see the package notes on Set.
 	Set(r *specs.LinuxResources) error
 	// Stats reads usage counters.

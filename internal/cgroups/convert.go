@@ -58,26 +58,29 @@ func BlkioWeightToIOWeight(w uint16) uint64 {
 
 // SwapToV2 converts the runtime-spec swap limit, which is memory+swap as in
 // v1 memory.memsw.limit_in_bytes, to cgroup v2 memory.swap.max, which counts
-// swap alone. It returns -1 for "max" and 0 for "leave unset".
-func SwapToV2(memsw, memory int64) (int64, error) {
+// swap alone. It returns the value (-1 for "max") and whether to write it at
+// all: memsw 0 means unset. memsw equal to memory means no swap: 0, set.
+func SwapToV2(memsw, memory int64) (swap int64, set bool, err error) {
 	switch {
 	case memory == -1 && memsw == 0:
 		// Unlimited memory with swap unset: make swap unlimited too, as
 		// v1 would behave (memsw follows an unlimited memory limit).
-		return -1, nil
-	case memsw == -1 || memsw == 0:
-		return memsw, nil
+		return -1, true, nil
+	case memsw == 0:
+		return 0, false, nil
+	case memsw == -1:
+		return -1, true, nil
 	case memsw < -1:
-		return 0, errdefs.Invalidf("memory.swap %d: must be -1 (unlimited) or positive", memsw)
+		return 0, false, errdefs.Invalidf("memory.swap %d: must be -1 (unlimited) or positive", memsw)
 	case memory == -1:
 		// Memory is unlimited: the sum is bounded only by swap.
-		return memsw, nil
+		return memsw, true, nil
 	case memory == 0:
-		return 0, errdefs.Invalidf("memory.swap %d: cgroup v2 needs memory.limit too, to compute swap = swap - limit", memsw)
+		return 0, false, errdefs.Invalidf("memory.swap %d: cgroup v2 needs memory.limit too, to compute swap = swap - limit", memsw)
 	case memory < 0:
-		return 0, errdefs.Invalidf("memory.limit %d: must be -1 (unlimited) or positive", memory)
+		return 0, false, errdefs.Invalidf("memory.limit %d: must be -1 (unlimited) or positive", memory)
 	case memsw < memory:
-		return 0, errdefs.Invalidf("memory.swap %d: is memory+swap and must be >= memory.limit %d", memsw, memory)
+		return 0, false, errdefs.Invalidf("memory.swap %d: is memory+swap and must be >= memory.limit %d", memsw, memory)
 	}
-	return memsw - memory, nil
+	return memsw - memory, true, nil
 }

@@ -63,28 +63,29 @@ func TestSwapToV2(t *testing.T) {
 		name          string
 		memsw, memory int64
 		want          int64
+		set           bool
 		err           error
 	}{
-		{"both unset", 0, 0, 0, nil},
-		{"memory unlimited, swap unset", 0, -1, -1, nil},
-		{"swap unlimited", -1, 100, -1, nil},
-		{"swap unset", 0, 100, 0, nil},
-		{"memory unlimited, swap set", 300, -1, 300, nil},
-		{"subtract", 300, 100, 200, nil},
-		{"no swap", 100, 100, 0, nil},
-		{"swap below memory", 50, 100, 0, errdefs.ErrInvalid},
-		{"swap without memory", 300, 0, 0, errdefs.ErrInvalid},
-		{"bad memory", 300, -5, 0, errdefs.ErrInvalid},
-		{"bad swap", -5, 100, 0, errdefs.ErrInvalid},
+		{"both unset", 0, 0, 0, false, nil},
+		{"memory unlimited, swap unset", 0, -1, -1, true, nil},
+		{"swap unlimited", -1, 100, -1, true, nil},
+		{"swap unset", 0, 100, 0, false, nil},
+		{"memory unlimited, swap set", 300, -1, 300, true, nil},
+		{"subtract", 300, 100, 200, true, nil},
+		{"no swap", 100, 100, 0, true, nil},
+		{"swap below memory", 50, 100, 0, false, errdefs.ErrInvalid},
+		{"swap without memory", 300, 0, 0, false, errdefs.ErrInvalid},
+		{"bad memory", 300, -5, 0, false, errdefs.ErrInvalid},
+		{"bad swap", -5, 100, 0, false, errdefs.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := SwapToV2(tc.memsw, tc.memory)
+			got, set, err := SwapToV2(tc.memsw, tc.memory)
 			if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
-			if err == nil && got != tc.want {
-				t.Errorf("SwapToV2(%d, %d) = %d, want %d", tc.memsw, tc.memory, got, tc.want)
+			if err == nil && (got != tc.want || set != tc.set) {
+				t.Errorf("SwapToV2(%d, %d) = %d, %v; want %d, %v", tc.memsw, tc.memory, got, set, tc.want, tc.set)
 			}
 		})
 	}

@@ -94,7 +94,7 @@ func (m *manager) setMemoryV2(dir string, mem *specs.LinuxMemory) error {
 		return errdefs.Unsupportedf("memory.useHierarchy=false: cgroup v2 is always hierarchical")
 	}
 	limit := val(mem.Limit)
-	swap, err := SwapToV2(val(mem.Swap), limit)
+	swap, setSwap, err := SwapToV2(val(mem.Swap), limit)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (m *manager) setMemoryV2(dir string, mem *specs.LinuxMemory) error {
 			return err
 		}
 	}
-	if swap != 0 {
+	if setSwap {
 		if exists(dir + "/memory.swap.max") {
 			if err := m.set("memory.swap", dir, "memory.swap.max", maxStr(swap)); err != nil {
 				return err

@@ -250,7 +250,7 @@ func TestFakeSetV2(t *testing.T) {
 		}},
 		{"memory no swap", specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(20 << 20), Swap: i64(20 << 20)}}, map[string]string{
 			"memory:memory.max":      "20971520",
-			"memory:memory.swap.max": "max", // swap-limit 0 means unset: left alone
+			"memory:memory.swap.max": "0", // memsw == memory: no swap
 		}},
 		{"cpu", specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Burst: u64(1000)}}, map[string]string{
 			"cpu:cpu.weight":    "100",

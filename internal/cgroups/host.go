@@ -248,20 +248,3 @@ func unescapeMountinfo(s string) string {
 	}
 	return b.String()
 }
-
-// withRoot returns a copy of h with every mount point moved under root, so
-// a host parsed from real fixtures can drive a fake tree in a test.
-func (h *Host) withRoot(root string) *Host {
-	n := h.clone()
-	for k, c := range n.Controllers {
-		c.Mount = root + c.Mount
-		n.Controllers[k] = c
-	}
-	for i := range n.Hierarchies {
-		n.Hierarchies[i].Mount = root + n.Hierarchies[i].Mount
-	}
-	if n.Unified != "" {
-		n.Unified = root + n.Unified
-	}
-	return n
-}

@@ -178,13 +178,29 @@ func (m *manager) createParents(h *hier) error {
 }
 
 // Add implements Manager.
-func (m *manager) Add(pid int) error {
+func (m *manager) Add(pid int) error { return m.add(pid, func(*hier) bool { return true }) }
+
+// AddSome implements Manager.
+func (m *manager) AddSome(pid int, memory bool) error {
+	return m.add(pid, func(h *hier) bool { return h.hasController("memory") == memory })
+}
+
+func (h *hier) hasController(name string) bool {
+	for _, c := range h.ctrls {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *manager) add(pid int, want func(*hier) bool) error {
 	if pid <= 0 {
 		return errdefs.Invalidf("cgroup add: invalid pid %d", pid)
 	}
 	val := strconv.Itoa(pid)
 	for _, h := range m.hiers {
-		if h.skipped {
+		if h.skipped || !want(h) {
 			continue
 		}
 		err := m.writeProcs(h.dir, val)
@@ -222,7 +238,8 @@ func (m *manager) Destroy() error {
 	var errs []error
 	for _, h := range m.hiers {
 		if err := m.removeTree(h.dir); err != nil {
-			if h.optional && h.skipped {
+			if h.optional {
+				m.tr.Step("cgroup", "skip optional hierarchy %s: %v", h.mount, err)
 				continue
 			}
 			errs = append(errs, err)

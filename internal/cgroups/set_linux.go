@@ -18,9 +18,10 @@ import (
 // its controller. Notes, where hosts differ:
 //
 //   - memory.swap is memory+swap (the v1 meaning); on v2 memory.swap.max
-//     gets swap−limit. When the host does not account swap (no
-//     memory.memsw.limit_in_bytes / memory.swap.max) the swap limit is
-//     skipped and traced, as docker does.
+//     gets swap−limit (SwapToV2), so swap == limit means no swap at all.
+//     When the host does not account swap (no memory.memsw.limit_in_bytes /
+//     memory.swap.max) the swap limit is skipped and traced, as docker
+//     does. On v1 memsw is raised before memory and lowered after it.
 //   - memory.kernel is ignored (Linux 5.16 dropped kmem limits); on v2
 //     kernelTCP, swappiness, disableOOMKiller=true and useHierarchy=false
 //     have no equivalent and fail with ErrUnsupported.

@@ -55,6 +55,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	f.StringVar(&entrypoint, "entrypoint", "", "override the image's entrypoint")
 	f.StringVar(&o.Network, "network", "none", "network: none (own namespace, lo only) or host")
 	f.StringVar(&o.Userns, "userns", "host", "user namespace: host, or remap (container root is host uid 100000)")
+	addResourceFlags(f, &o.Resources)
 	f.BoolVar(&g.explain, "explain", false, "print every kernel step (clone, mounts, pivot_root, cgroup writes, execve)")
 	return cmd
 }

@@ -31,6 +31,7 @@ type RunOptions struct {
 	ReadOnly    bool
 	Network     string // "none" (default) or "host"
 	Userns      string // "host" (default) or "remap"
+	Resources   ResourceOptions
 	// LookupEnv reads the caller's environment for bare -e KEY; nil means
 	// os.LookupEnv.
 	LookupEnv func(string) (string, bool)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -72,11 +73,19 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	resources, err := o.Resources.Spec()
+	if err != nil {
+		return 0, err
+	}
+	cgroupParent := "/cfs"
+	if o.Resources.CgroupParent != "" {
+		cgroupParent = "/" + strings.Trim(path.Clean("/"+o.Resources.CgroupParent), "/")
+	}
 	network := o.Network
 	if network == "" {
 		network = "none"
 	}
-	cc := containerConfig{Hostname: hostname, Network: network, Userns: o.Userns, Cgroup: "/cfs/" + id,
+	cc := containerConfig{Hostname: hostname, Network: network, Userns: o.Userns, Cgroup: path.Join(cgroupParent, id),
 		AutoRemove: o.Remove, TTY: o.TTY}
 	for _, v := range p.volumes {
 		cc.Volumes = append(cc.Volumes, v.String())
@@ -130,7 +139,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	}
 	in := &specInput{
 		ID: id, Opts: o, Parsed: p, Image: img.Config.Config, User: user, Rootfs: rootfs,
-		Hostname: hostname, EtcFiles: etc, Cgroup: cc.Cgroup,
+		Hostname: hostname, EtcFiles: etc, Cgroup: cc.Cgroup, Resources: resources,
 	}
 	if o.TTY && stdio.Stdout != nil && term.IsTerminal(int(stdio.Stdout.Fd())) {
 		if w, h, err := term.GetSize(int(stdio.Stdout.Fd())); err == nil {

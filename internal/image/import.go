@@ -540,15 +540,29 @@ func (s *Store) commit(names []string, entry *indexEntry, pubs []publication, ke
 	if len(names) == 0 && !idx.references(entry.Manifest) {
 		idx.Dangling = append(idx.Dangling, entry)
 	}
+	var superseded []*indexEntry
 	for _, old := range replaced {
-		if !idx.references(old.Manifest) {
-			idx.Dangling = append(idx.Dangling, old)
-			t.Step("image", "previous image %s kept untagged", old.Config.Encoded()[:12])
+		if idx.references(old.Manifest) {
+			continue
 		}
+		if old.Config == entry.Config {
+			// The same image (config, hence layers) in another encoding:
+			// only its manifest and layer blobs can go.
+			superseded = append(superseded, old)
+			continue
+		}
+		idx.Dangling = append(idx.Dangling, old)
+		t.Step("image", "previous image %s kept untagged", old.Config.Encoded()[:12])
 	}
 	if err := s.writeIndex(idx); err != nil {
 		undo()
 		return nil, err
+	}
+	if len(superseded) > 0 {
+		// Layer dirs are the new entry's too, so nothing is trashed.
+		for _, p := range s.collect(idx, superseded) {
+			os.RemoveAll(p)
+		}
 	}
 	for _, name := range names {
 		t.Step("image", "%s -> %s", name, entry.Manifest)

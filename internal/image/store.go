@@ -417,3 +417,43 @@ func (s *Store) collect(idx *indexFile, removed []*indexEntry) []string {
 	}
 	return trash
 }
+
+// Tag adds the name newName to the image ref (a name or ID prefix). An
+// image that loses newName and has no other name is kept untagged.
+func (s *Store) Tag(ref, newName string) error {
+	name, err := NormalizeName(newName)
+	if err != nil {
+		return err
+	}
+	ingest, err := s.lockIngest(false)
+	if err != nil {
+		return err
+	}
+	defer ingest.Close()
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	var e *indexEntry
+	if n, nerr := NormalizeName(ref); nerr == nil {
+		e = idx.Images[n]
+	}
+	if e == nil {
+		if e, _, err = idx.byID(ref); err != nil {
+			return err
+		}
+	}
+	if e == nil {
+		return errdefs.NotFoundf("image %q not found", ref)
+	}
+	// The content must still be there when the name is written: commit
+	// checks these under the lock.
+	pubs := []publication{{final: s.BlobPath(e.Manifest)}, {final: s.BlobPath(e.Config)}}
+	for _, c := range e.ChainIDs {
+		pubs = append(pubs, publication{final: s.LayerPath(c), dir: true})
+	}
+	if _, err := s.commit([]string{name}, e, pubs, false, nil); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", ref, name, err)
+	}
+	return nil
+}

@@ -556,3 +556,35 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+func TestTag(t *testing.T) {
+	s := newStore(t)
+	img, err := s.Import(bytes.NewReader(buildTar(t, []tarEntry{{name: "f", data: "1"}})), "orig", ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag(img.ID.Encoded()[:8], "Copy:V1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get("copy:v1"); err != nil || got.ID != img.ID {
+		t.Fatalf("Get(copy:v1): %v", err)
+	}
+	if err := s.Tag("missing", "x"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Tag(missing): %v", err)
+	}
+	if err := s.Tag("orig", "bad name"); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("Tag to a bad name: %v", err)
+	}
+	// Moving a name off an image that has no other keeps it untagged.
+	other, err := s.Import(bytes.NewReader(buildTar(t, []tarEntry{{name: "f", data: "2"}})), "other", ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag("orig", "other"); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.List()
+	if len(list) != 4 || list[3].Name != "" || list[3].ID != other.ID {
+		t.Fatalf("List after moving a name: %+v", list)
+	}
+}

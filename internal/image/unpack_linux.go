@@ -176,23 +176,35 @@ func (u *unpacker) parent(name, rel string) (int, string, error) {
 	return fd, base, nil
 }
 
+// testNoOpenat2 makes tests take the path of kernels without openat2.
+var testNoOpenat2 = false
+
 const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
 
 // openDir opens the directory rel beneath the root without following any
 // symlink, optionally creating missing components. The caller owns the fd.
 func (u *unpacker) openDir(name, rel string, create bool) (int, error) {
+	if testNoOpenat2 {
+		return u.walk(name, rel, create)
+	}
 	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveFlags}
 	fd, err := unix.Openat2(u.root, rel, &how)
 	if err == nil {
 		return fd, nil
 	}
-	if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EAGAIN) {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		// Missing parents: walk creates them.
+	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM), errors.Is(err, unix.EAGAIN):
+		// No openat2 (Linux < 5.6, or a seccomp profile that predates
+		// it): the walk is as strict, one syscall per component.
+	default:
 		// ELOOP, ENOTDIR, EXDEV: walk to find which component is at fault.
-		if fd, werr := u.walk(name, rel, false); werr != nil {
+		wfd, werr := u.walk(name, rel, false)
+		if werr != nil {
 			return -1, werr
-		} else {
-			unix.Close(fd)
 		}
+		unix.Close(wfd)
 		return -1, entryErr(name, fmt.Errorf("opening parent %q: %w", rel, err))
 	}
 	return u.walk(name, rel, create)
@@ -251,6 +263,20 @@ func (u *unpacker) removeExisting(pfd int, base, rel string) error {
 		u.dropCache()
 	}
 	return os.RemoveAll(filepath.Join(u.rootPath, rel))
+}
+
+// create runs mk, which makes a node at base in pfd with O_EXCL semantics;
+// when something is in the way, it is unlinked (never opened, never
+// followed) and mk runs again. Trying first saves a syscall per entry.
+func (u *unpacker) create(pfd int, base, rel string, mk func() error) error {
+	err := mk()
+	if !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	if err := u.removeExisting(pfd, base, rel); err != nil {
+		return err
+	}
+	return mk()
 }
 
 func (u *unpacker) recordDir(rel string, hdr *tar.Header) {
@@ -327,10 +353,11 @@ func (u *unpacker) regular(hdr *tar.Header, rel string, tr io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := u.removeExisting(pfd, base, rel); err != nil {
-		return entryErr(hdr.Name, err)
-	}
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd := -1
+	err = u.create(pfd, base, rel, func() (err error) {
+		fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
+	})
 	if err != nil {
 		return entryErr(hdr.Name, fmt.Errorf("create: %w", err))
 	}
@@ -396,11 +423,8 @@ func (u *unpacker) hardlink(hdr *tar.Header, rel string) error {
 	if err != nil {
 		return err
 	}
-	if err := u.removeExisting(pfd, base, rel); err != nil {
-		return entryErr(hdr.Name, err)
-	}
 	// flags 0: link a symlink itself, never what it points to.
-	if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
+	if err := u.create(pfd, base, rel, func() error { return unix.Linkat(tfd, tbase, pfd, base, 0) }); err != nil {
 		return entryErr(hdr.Name, fmt.Errorf("link to %q: %w", hdr.Linkname, err))
 	}
 	return nil
@@ -411,12 +435,9 @@ func (u *unpacker) symlink(hdr *tar.Header, rel string) error {
 	if err != nil {
 		return err
 	}
-	if err := u.removeExisting(pfd, base, rel); err != nil {
-		return entryErr(hdr.Name, err)
-	}
 	// The target is stored as is: it is resolved inside the container's
 	// root at run time, never by us.
-	if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+	if err := u.create(pfd, base, rel, func() error { return unix.Symlinkat(hdr.Linkname, pfd, base) }); err != nil {
 		return entryErr(hdr.Name, fmt.Errorf("symlink: %w", err))
 	}
 	return u.finishNode(hdr, rel, pfd, base, false)
@@ -427,10 +448,7 @@ func (u *unpacker) mknod(hdr *tar.Header, rel string, kind uint32, dev int) erro
 	if err != nil {
 		return err
 	}
-	if err := u.removeExisting(pfd, base, rel); err != nil {
-		return entryErr(hdr.Name, err)
-	}
-	if err := unix.Mknodat(pfd, base, kind|0o600, dev); err != nil {
+	if err := u.create(pfd, base, rel, func() error { return unix.Mknodat(pfd, base, kind|0o600, dev) }); err != nil {
 		return entryErr(hdr.Name, fmt.Errorf("mknod: %w", err))
 	}
 	return u.finishNode(hdr, rel, pfd, base, true)
@@ -494,10 +512,7 @@ func (u *unpacker) whiteout(hdr *tar.Header, rel, base string) error {
 		return err
 	}
 	vrel := path.Join(path.Dir(rel), victim)
-	if err := u.removeExisting(pfd, victim, vrel); err != nil {
-		return entryErr(hdr.Name, err)
-	}
-	if err := unix.Mknodat(pfd, victim, unix.S_IFCHR, 0); err != nil {
+	if err := u.create(pfd, victim, vrel, func() error { return unix.Mknodat(pfd, victim, unix.S_IFCHR, 0) }); err != nil {
 		return entryErr(hdr.Name, fmt.Errorf("creating overlay whiteout: %w", err))
 	}
 	return nil

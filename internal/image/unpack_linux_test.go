@@ -55,7 +55,7 @@ func TestUnpackLayerKeepsMetadata(t *testing.T) {
 		{name: "data/hl", typ: tar.TypeLink, link: "data/sgid-owned"},
 		{name: "data/fifo", typ: tar.TypeFifo, mode: 0o640},
 		{name: "data/x", data: "attrs", pax: map[string]string{
-			"SCHILY.xattr.user.foo":                "bar",
+			"SCHILY.xattr.user.foo":                 "bar",
 			"SCHILY.xattr.trusted.overlay.redirect": "/etc",
 		}},
 		{name: "deep/er/file", data: "no parents in the archive"},
@@ -261,4 +261,13 @@ func TestUnpackLayerTruncated(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `layer entry "big": archive is truncated`) {
 		t.Fatalf("UnpackLayer: %v", err)
 	}
+}
+
+// The same policy holds on kernels without openat2.
+func TestUnpackLayerWithoutOpenat2(t *testing.T) {
+	testNoOpenat2 = true
+	defer func() { testNoOpenat2 = false }()
+	t.Run("metadata", TestUnpackLayerKeepsMetadata)
+	t.Run("replace", TestUnpackLayerReplacesWithoutFollowing)
+	t.Run("rejects", TestUnpackLayerRejects)
 }

@@ -87,11 +87,6 @@ func Create(cfg *Config) (_ *Container, err error) {
 			c.cg.Destroy()
 		}
 	}()
-	if spec.Linux.Resources != nil {
-		if err := c.cg.Set(spec.Linux.Resources); err != nil {
-			return nil, err
-		}
-	}
 
 	parent, child, err := newSyncPair()
 	if err != nil {
@@ -147,8 +142,10 @@ func Create(cfg *Config) (_ *Container, err error) {
 			return nil, err
 		}
 	}
-	// Joining the cgroup runs while init builds the root filesystem.
-	if err := c.cg.Add(c.Pid); err != nil {
+	// Joining the cgroup runs while init builds the root filesystem; the
+	// memory hierarchy waits until init is ready, so that init's start-up
+	// memory stays charged outside the container (`--memory 1m` works).
+	if err := c.cg.AddSome(c.Pid, false); err != nil {
 		return nil, err
 	}
 	for {
@@ -164,6 +161,14 @@ func Create(cfg *Config) (_ *Container, err error) {
 			c.pty = os.NewFile(uintptr(fds[0]), "pty-master")
 			continue
 		case msgReady:
+			if err := c.cg.AddSome(c.Pid, true); err != nil {
+				return nil, err
+			}
+			if spec.Linux.Resources != nil {
+				if err := c.cg.Set(spec.Linux.Resources); err != nil {
+					return nil, err
+				}
+			}
 			return c, nil
 		default:
 			return nil, fmt.Errorf("init: unexpected message %q", m.Type)

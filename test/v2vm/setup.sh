@@ -22,6 +22,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 W=${V2VM_WORK:-/var/tmp/cfs-v2vm}
 mkdir -p "$W/debs" "$W/out"
+exec 9> "$W/.setup.lock"
+flock 9   # parallel makes share the cache
 
 # Modules packed into the base image (dependencies are added automatically).
 # crc32c_generic is listed because busybox depmod drops softdeps, and libcrc32c
@@ -32,7 +34,7 @@ MODULES="crc32c_generic overlay veth bridge br_netfilter loop tun dummy macvlan 
   xt_conntrack xt_MASQUERADE xt_addrtype xt_mark xt_comment xfrm_user sch_fq_codel
   ${V2VM_MODULES:-}"
 
-log() { echo "v2vm-setup: $*" >&2; }
+log() { echo "v2vm-setup: $* ($(elapsed))" >&2; }
 t0=$(date +%s%N)
 elapsed() { local ms=$((($(date +%s%N) - t0) / 1000000)); printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)); }
 
@@ -86,6 +88,7 @@ else
 			apt_get update
 			(cd "$dl" && apt_get download "$KPKG")
 		fi
+		find "$W/debs" -name 'linux-image-*.deb' -delete   # keep one kernel, 70 MB
 		mv "$dl"/*.deb "$W/debs/"
 		rm -rf "$dl"
 		deb=$(ls "$W/debs/${KPKG}_"*.deb | tail -1)
@@ -94,11 +97,6 @@ else
 	rm -rf "$KROOT.tmp" "$KROOT"
 	mkdir -p "$KROOT.tmp"
 	dpkg -x "$deb" "$KROOT.tmp"
-	KV=$(ls "$KROOT.tmp/lib/modules")
-	# Newer Debian kernels ship xz-compressed modules; busybox modprobe wants plain .ko.
-	find "$KROOT.tmp/lib/modules" -name '*.ko.xz' -print0 | xargs -0 -r -P"$(nproc)" -n100 xz -d
-	find "$KROOT.tmp/lib/modules" -name '*.ko.zst' -print0 | xargs -0 -r -n1 zstd -q -d --rm
-	busybox depmod -b "$KROOT.tmp" "$KV"
 	echo "$KPKG" > "$KROOT.tmp/.pkg"
 	mv "$KROOT.tmp" "$KROOT"
 	rm -f "$W/out/vmlinux"
@@ -137,33 +135,38 @@ fi
 # Rebuilt when any input changes: /init, this script (module list), the kernel, busybox.
 key=$( { cat "$SRC/init" "$SRC/setup.sh"; echo "$KPKG $MODULES"; sha256sum /bin/busybox; } | sha256sum | cut -c1-16)
 if [ -s "$W/out/base.cpio" ] && [ "$(cat "$W/out/base.key" 2>/dev/null)" = "$key" ]; then
-	log "cached: $KPKG, $(du -h "$W/out/base.cpio" | cut -f1) base image ($(elapsed))"
+	log "cached: $KPKG, $(du -h "$W/out/base.cpio" | cut -f1) base image"
 	exit 0
 fi
 
-# Resolve module dependencies from the full modules.dep
-# (lines look like "kernel/fs/overlayfs/overlay.ko: kernel/x/dep.ko ...").
-declare -A seen=()
+# Resolve module dependencies from each module's .modinfo ("depends=a,b"), which
+# needs no depmod over the 4000 modules of the package (10 s). Newer kernels ship
+# .ko.xz/.ko.zst; only the packed ones get decompressed (busybox modprobe wants .ko).
+modcat() {
+	case $1 in
+	*.xz) xz -dc "$1" ;;
+	*.zst) zstd -dcq "$1" ;;
+	*) cat "$1" ;;
+	esac
+}
+modname() { name=${1##*/}; name=${name%%.ko*}; name=${name//-/_}; }   # sets $name, no fork
+declare -A kpath=() builtin=() seen=()
+while read -r p; do modname "$p"; kpath[$name]=$p; done < <(cd "$MD" && find kernel -name '*.ko*')
+while read -r p; do modname "$p"; builtin[$name]=1; done < "$MD/modules.builtin"
 order=()
-add_module() {   # $1 = path relative to $MD
-	[ -n "${seen[$1]:-}" ] && return
-	seen[$1]=1
-	local d
-	for d in $(awk -v m="$1:" '$1 == m { for (i = 2; i <= NF; i++) print $i }' "$MD/modules.dep"); do
+add_module() {   # $1 = module name
+	local n=${1//-/_} p d
+	[ -n "${seen[$n]:-}" ] && return 0
+	seen[$n]=1
+	[ -n "${builtin[$n]:-}" ] && return 0
+	p=${kpath[$n]:-}
+	[ -n "$p" ] || { log "module $1: not found in $KPKG"; exit 1; }
+	for d in $(modcat "$MD/$p" | tr '\0' '\n' | sed -n 's/^depends=//p' | tr , ' '); do
 		add_module "$d"
 	done
-	order+=("$1")
+	order+=("$p")
 }
-for m in $MODULES; do
-	re=$(echo "$m" | sed 's/[-_]/[-_]/g')
-	p=$(grep -E "^kernel/.*/${re}\.ko:" "$MD/modules.dep" | cut -d: -f1 | head -1 || true)
-	if [ -z "$p" ]; then
-		grep -qE "/${re}\.ko$" "$MD/modules.builtin" && continue   # built into the kernel
-		log "module $m: not found in $KPKG"
-		exit 1
-	fi
-	add_module "$p"
-done
+for m in $MODULES; do add_module "$m"; done
 
 stage=$(mktemp -d "$W/.stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -180,7 +183,7 @@ echo 'root:x:0:' > "$stage/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$stage/etc/hosts"
 for p in "${order[@]}"; do
 	mkdir -p "$stage/lib/modules/$KV/$(dirname "$p")"
-	cp "$MD/$p" "$stage/lib/modules/$KV/$p"
+	modcat "$MD/$p" > "$stage/lib/modules/$KV/${p%.ko*}.ko"
 done
 cp "$MD/modules.builtin" "$MD/modules.order" "$stage/lib/modules/$KV/"
 # modules.dep/alias for just the packed modules, so busybox modprobe and kernel
@@ -193,4 +196,4 @@ out=$W/out/base.cpio
 (cd "$stage" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) > "$out.tmp"
 mv "$out.tmp" "$out"
 echo "$key" > "$W/out/base.key"
-log "built $out: ${#order[@]} modules, $(du -h "$out" | cut -f1) ($(elapsed))"
+log "built $out: ${#order[@]} modules, $(du -h "$out" | cut -f1)"
