@@ -92,6 +92,15 @@ func TestFakeLifecycle(t *testing.T) {
 			if err := m2.Destroy(); err != nil {
 				t.Fatalf("Destroy c2: %v", err)
 			}
+			// The parent stays until RemoveParent.
+			for _, h := range ft.host.Hierarchies {
+				if _, err := os.Stat(filepath.Join(h.Mount, "cfs")); err != nil {
+					t.Errorf("parent removed by Destroy in %s: %v", h.Mount, err)
+				}
+			}
+			if err := RemoveParent(ft.host, "/cfs/c2", nil); err != nil {
+				t.Fatalf("RemoveParent: %v", err)
+			}
 			for _, h := range ft.host.Hierarchies {
 				if _, err := os.Stat(filepath.Join(h.Mount, "cfs")); !os.IsNotExist(err) {
 					t.Errorf("empty parent left in %s: %v", h.Mount, err)

@@ -113,6 +113,9 @@ func realManager(t *testing.T, h *Host) (Manager, string) {
 		if err := m.Destroy(); err != nil {
 			t.Errorf("Destroy: %v", err)
 		}
+		if err := RemoveParent(h, parent+"/c1", nil); err != nil {
+			t.Errorf("RemoveParent: %v", err)
+		}
 		for _, hi := range h.Hierarchies {
 			dir := filepath.Join(hi.Mount, parent)
 			if _, err := os.Stat(dir); err == nil {

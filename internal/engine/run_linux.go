@@ -96,28 +96,58 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		Command: processArgs(img.Config.Config, o), Created: time.Now().UTC(),
 		State: store.State{Status: store.StatusCreated}, Labels: img.Config.Config.Labels, Extra: extra,
 	}
+	// Every path is known before anything exists, so the spec comes first
+	// and the container's init starts right away: its few milliseconds of
+	// start-up in new namespaces overlap with the record, the files and
+	// the cgroup made below.
+	dir := e.Containers.Dir(id)
+	rootfs := filepath.Join(dir, "rootfs")
+	etc := etcFiles(dir)
+	in := &specInput{
+		ID: id, Opts: o, Parsed: p, Image: img.Config.Config, User: user, Rootfs: rootfs,
+		Hostname: hostname, EtcFiles: etc, Cgroup: cc.Cgroup, Resources: resources,
+	}
+	if o.TTY && stdio.Stdout != nil && term.IsTerminal(int(stdio.Stdout.Fd())) {
+		if w, h, err := term.GetSize(int(stdio.Stdout.Fd())); err == nil {
+			in.Width, in.Height = uint(w), uint(h)
+		}
+	}
+	spec := buildSpec(in)
+	cfg := &runtime.Config{ID: id, Spec: spec, Rootfs: rootfs, Tracer: e.Tracer}
+	if !o.TTY {
+		if o.Interactive {
+			cfg.Stdin = stdio.Stdin
+		}
+		cfg.Stdout, cfg.Stderr = stdio.Stdout, stdio.Stderr
+	} else {
+		cfg.Stderr = stdio.Stderr // init's own errors, before the pty exists
+	}
+	ctr, err := runtime.Spawn(cfg)
+	if err != nil {
+		return 0, err
+	}
+	created := false
+	defer func() {
+		if err != nil {
+			ctr.Destroy()
+			if created {
+				e.Snapshots.Remove(dir)
+				e.Containers.Delete(id)
+			}
+		}
+	}()
+	// A --rm container's record lives as long as its process: no fsync.
+	e.Containers.NoSync = o.Remove
 	if err := e.Containers.Create(rec); err != nil {
 		return 0, err
 	}
-	dir := e.Containers.Dir(id)
-	var ctr *runtime.Container
-	defer func() {
-		if err != nil {
-			if ctr != nil {
-				ctr.Destroy()
-			}
-			e.Snapshots.Remove(dir)
-			e.Containers.Delete(id)
-		}
-	}()
-
+	created = true
 	for _, v := range p.volumes {
 		if err := os.MkdirAll(v.Source, 0o755); err != nil {
 			return 0, errdefs.Invalidf("--volume %s: %v", v, err)
 		}
 	}
-	etc, err := writeEtcFiles(dir, hostname, network)
-	if err != nil {
+	if err := writeEtcFiles(etc, hostname, network); err != nil {
 		return 0, err
 	}
 	rootUID, rootGID := 0, 0
@@ -129,39 +159,17 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 			return 0, err
 		}
 	}
-	mounts, err := e.Snapshots.Prepare(dir, img.Layers, rootUID, rootGID)
+	cfg.RootfsMounts, err = e.Snapshots.Prepare(dir, img.Layers, rootUID, rootGID)
 	if err != nil {
 		return 0, err
 	}
-	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil && !os.IsExist(err) {
 		return 0, err
 	}
-	in := &specInput{
-		ID: id, Opts: o, Parsed: p, Image: img.Config.Config, User: user, Rootfs: rootfs,
-		Hostname: hostname, EtcFiles: etc, Cgroup: cc.Cgroup, Resources: resources,
-	}
-	if o.TTY && stdio.Stdout != nil && term.IsTerminal(int(stdio.Stdout.Fd())) {
-		if w, h, err := term.GetSize(int(stdio.Stdout.Fd())); err == nil {
-			in.Width, in.Height = uint(w), uint(h)
-		}
-	}
-	spec := buildSpec(in)
 	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
 		return 0, err
 	}
-
-	cfg := &runtime.Config{ID: id, Spec: spec, Rootfs: rootfs, RootfsMounts: mounts, Tracer: e.Tracer}
-	if !o.TTY {
-		if o.Interactive {
-			cfg.Stdin = stdio.Stdin
-		}
-		cfg.Stdout, cfg.Stderr = stdio.Stdout, stdio.Stderr
-	} else {
-		cfg.Stderr = stdio.Stderr // init's own errors, before the pty exists
-	}
-	ctr, err = runtime.Create(cfg)
-	if err != nil {
+	if err := ctr.Setup(cfg); err != nil {
 		return 0, err
 	}
 	var restore func()
@@ -261,9 +269,18 @@ func resizePty(master, out *os.File) {
 	}
 }
 
-// writeEtcFiles writes the files bind-mounted over /etc/hostname, hosts
-// and resolv.conf, so the image's own stay untouched.
-func writeEtcFiles(dir, hostname, network string) ([][2]string, error) {
+// etcFiles names the host files bind-mounted over /etc/hostname, hosts and
+// resolv.conf, so the image's own stay untouched.
+func etcFiles(dir string) [][2]string {
+	return [][2]string{
+		{"/etc/hostname", filepath.Join(dir, "hostname")},
+		{"/etc/hosts", filepath.Join(dir, "hosts")},
+		{"/etc/resolv.conf", filepath.Join(dir, "resolv.conf")},
+	}
+}
+
+// writeEtcFiles writes the files etcFiles names.
+func writeEtcFiles(files [][2]string, hostname, network string) error {
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
 	resolv := ""
 	if network == "host" {
@@ -287,17 +304,12 @@ func writeEtcFiles(dir, hostname, network string) ([][2]string, error) {
 			resolv = strings.Join(keep, "\n")
 		}
 	}
-	files := [][2]string{
-		{"/etc/hostname", filepath.Join(dir, "hostname")},
-		{"/etc/hosts", filepath.Join(dir, "hosts")},
-		{"/etc/resolv.conf", filepath.Join(dir, "resolv.conf")},
-	}
 	for i, content := range []string{hostname + "\n", hosts, resolv} {
 		if err := os.WriteFile(files[i][1], []byte(content), 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", files[i][1], err)
+			return fmt.Errorf("write %s: %w", files[i][1], err)
 		}
 	}
-	return files, nil
+	return nil
 }
 
 func writeJSON(path string, v any) error {

@@ -43,6 +43,7 @@ type Container struct {
 	cg     cgroups.Manager
 	tr     *trace.Tracer
 	pty    *os.File
+	plan   ns.Plan
 	waited bool
 	status int
 }
@@ -50,7 +51,24 @@ type Container struct {
 // Create starts the container's init in new namespaces and a new cgroup,
 // and returns once the root filesystem is ready and init waits for Start.
 // On error nothing is left: no process, no cgroup.
-func Create(cfg *Config) (_ *Container, err error) {
+func Create(cfg *Config) (*Container, error) {
+	c, err := Spawn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Setup(cfg); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Spawn starts the container's init in its new namespaces, where it waits
+// for its configuration. Starting a Go binary in new namespaces takes a few
+// milliseconds; the caller prepares the root filesystem meanwhile and then
+// calls Setup. Only Spec's namespaces, id maps and process.terminal, and
+// the stdio and tracer of cfg are used here. If Setup is never called,
+// Destroy must be.
+func Spawn(cfg *Config) (_ *Container, err error) {
 	spec := cfg.Spec
 	if spec == nil || spec.Linux == nil || spec.Process == nil {
 		return nil, errors.New("spec needs linux and process sections")
@@ -63,36 +81,17 @@ func Create(cfg *Config) (_ *Container, err error) {
 		return nil, fmt.Errorf("joining existing namespaces is not supported yet (%v)", plan.Join)
 	}
 	tr := cfg.Tracer
-	c := &Container{ID: cfg.ID, tr: tr}
-
-	host, err := cgroups.DetectHost()
-	if err != nil {
-		return nil, fmt.Errorf("detect cgroup layout: %w", err)
-	}
-	cgPath := spec.Linux.CgroupsPath
-	if cgPath == "" {
-		cgPath = "/cfs/" + cfg.ID
-	}
-	c.cg, err = cgroups.New(host, cgPath, tr)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.cg.Create(); err != nil {
-		c.cg.Destroy()
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			c.kill()
-			c.cg.Destroy()
-		}
-	}()
-
+	c := &Container{ID: cfg.ID, tr: tr, plan: plan}
 	parent, child, err := newSyncPair()
 	if err != nil {
 		return nil, err
 	}
 	c.sync = parent
+	defer func() {
+		if err != nil {
+			c.kill()
+		}
+	}()
 	cmd := exec.Command("/proc/self/exe", InitArg)
 	cmd.Env = []string{"GOMAXPROCS=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
@@ -131,47 +130,77 @@ func Create(cfg *Config) (_ *Container, err error) {
 	}
 	c.cmd = cmd
 	c.Pid = cmd.Process.Pid
+	return c, nil
+}
+
+// Setup makes the container's cgroup, sends init its configuration and
+// returns once init has built the root filesystem and waits for Start. On
+// error the container is destroyed (no process, no cgroup left).
+func (c *Container) Setup(cfg *Config) (err error) {
+	spec, tr := cfg.Spec, c.tr
+	defer func() {
+		if err != nil {
+			c.Destroy()
+		}
+	}()
+	host, err := cgroups.DetectHost()
+	if err != nil {
+		return fmt.Errorf("detect cgroup layout: %w", err)
+	}
+	cgPath := spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/cfs/" + cfg.ID
+	}
+	cg, err := cgroups.New(host, cgPath, tr)
+	if err != nil {
+		return err
+	}
+	if err := cg.Create(); err != nil {
+		cg.Destroy()
+		return err
+	}
+	c.cg = cg
 	if err := c.sync.send(initConfig{
 		Spec: spec, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
 		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO,
 	}); err != nil {
-		return nil, fmt.Errorf("send config to init: %w", err)
+		return fmt.Errorf("send config to init: %w", err)
 	}
-	if clone&ns.NEWUSER != 0 && len(cfg.RootfsMounts) > 0 {
+	if c.plan.Clone&ns.NEWUSER != 0 && len(cfg.RootfsMounts) > 0 {
 		if err := sendIdmappedLayers(c.sync, c.Pid, cfg.RootfsMounts, tr); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Joining the cgroup runs while init builds the root filesystem; the
 	// memory hierarchy waits until init is ready, so that init's start-up
 	// memory stays charged outside the container (`--memory 1m` works).
 	if err := c.cg.AddSome(c.Pid, false); err != nil {
-		return nil, err
+		return err
 	}
 	for {
 		m, fds, err := c.recv()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch m.Type {
 		case msgPty:
 			if len(fds) != 1 {
-				return nil, errors.New("init sent no pty master")
+				return errors.New("init sent no pty master")
 			}
 			c.pty = os.NewFile(uintptr(fds[0]), "pty-master")
 			continue
 		case msgReady:
 			if err := c.cg.AddSome(c.Pid, true); err != nil {
-				return nil, err
+				return err
 			}
 			if spec.Linux.Resources != nil {
 				if err := c.cg.Set(spec.Linux.Resources); err != nil {
-					return nil, err
+					return err
 				}
 			}
-			return c, nil
+			return nil
 		default:
-			return nil, fmt.Errorf("init: unexpected message %q", m.Type)
+			return fmt.Errorf("init: unexpected message %q", m.Type)
 		}
 	}
 }

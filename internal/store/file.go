@@ -41,7 +41,7 @@ func marshalRecord(r *Record) ([]byte, error) {
 // writeAtomic replaces dir/name with data: a reader sees the old file or the
 // new one, never a torn one. Temp files start with "." so no reader looks
 // at them, and one left by a crash is harmless.
-func writeAtomic(dir, name string, data []byte) (err error) {
+func writeAtomic(dir, name string, data []byte, sync bool) (err error) {
 	f, err := os.CreateTemp(dir, "."+name+"-*.tmp")
 	if err != nil {
 		return err
@@ -60,8 +60,8 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 		return err
 	}
 	// Without the fsync the rename could reach the disk before the data,
-	// and a crash would leave an empty record.
-	if err := f.Sync(); err != nil {
+	// and a power loss would leave an empty record.
+	if err := syncIf(f, sync); err != nil {
 		f.Close()
 		return err
 	}
@@ -72,7 +72,7 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 }
 
 // writeSynced creates a new file with data and fsyncs it.
-func writeSynced(path string, data []byte) error {
+func writeSynced(path string, data []byte, sync bool) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -81,11 +81,18 @@ func writeSynced(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncIf(f, sync); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+func syncIf(f *os.File, sync bool) error {
+	if !sync {
+		return nil
+	}
+	return f.Sync()
 }
 
 // syncDir makes a directory's new entries durable (fsync(2): syncing a file

@@ -88,6 +88,10 @@ type State struct {
 // by many goroutines and many processes sharing the same root.
 type Store struct {
 	root string
+	// NoSync skips the fsync of records: for containers that are removed
+	// when they exit (run --rm), whose records never need to outlive a
+	// power loss. Crash-safety against killed processes stays (rename).
+	NoSync bool
 }
 
 // Open creates root and its bookkeeping directories if needed, and removes
@@ -205,7 +209,7 @@ func (s *Store) materialize(r *Record) error {
 			_ = os.RemoveAll(stage)
 		}
 	}()
-	if err := writeSynced(filepath.Join(stage, recordFile), data); err != nil {
+	if err := writeSynced(filepath.Join(stage, recordFile), data, !s.NoSync); err != nil {
 		return fmt.Errorf("writing record of container %s: %w", r.ID, err)
 	}
 	// The lock file is empty: nothing to make durable. The directory
@@ -503,7 +507,7 @@ func (s *Store) writeRecord(r *Record) error {
 	if err != nil {
 		return err
 	}
-	err = writeAtomic(s.Dir(r.ID), recordFile, data)
+	err = writeAtomic(s.Dir(r.ID), recordFile, data, !s.NoSync)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errdefs.NotFoundf("no such container: %s", r.ID)
 	}

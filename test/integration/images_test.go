@@ -155,7 +155,7 @@ func TestExplain(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	order := []string{"cgroup   mkdir", "clone ", "CLONE_NEWPID", "overlay on", "proc on /proc",
+	order := []string{"clone ", "CLONE_NEWPID", "cgroup   mkdir", "overlay on", "proc on /proc",
 		"mknod(/dev/null", "pivot_root", "mask     /proc/kcore", "sethostname", "CLONE_NEWCGROUP", "PR_CAPBSET_DROP", "execve(\"/bin/true\"", "cgroup   rmdir"}
 	pos := 0
 	for _, w := range order {

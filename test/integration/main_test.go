@@ -50,7 +50,20 @@ func TestMain(m *testing.M) {
 		sharedDir = d
 	}
 	before = takeSnapshot()
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/cfs")
+	hadParent := map[string]bool{}
+	for _, p := range parents {
+		hadParent[p] = true
+	}
 	code := m.Run()
+	// cfs keeps its parent cgroup between containers (as Docker keeps
+	// /docker); the suite removes the ones it made, once empty.
+	parents, _ = filepath.Glob("/sys/fs/cgroup/*/cfs")
+	for _, p := range parents {
+		if !hadParent[p] {
+			os.Remove(p)
+		}
+	}
 	if leaks := before.leaks(takeSnapshot()); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "LEAK CHECK FAILED: the suite left behind:\n  %s\n", strings.Join(leaks, "\n  "))
 		code = 1

@@ -40,11 +40,11 @@ elapsed() { local ms=$((($(date +%s%N) - t0) / 1000000)); printf '%d.%02ds' $((m
 
 # ---- host packages ----------------------------------------------------------
 need_pkgs() {
-	local p missing=()
+	local p absent=()
 	for p in qemu-system-x86 busybox-static xz-utils zstd; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || absent+=("$p")
 	done
-	echo "${missing[@]}"
+	echo "${absent[@]}"
 }
 apt_get() { apt-get -o DPkg::Lock::Timeout=600 -q "$@"; }
 missing=$(need_pkgs)
