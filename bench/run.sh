@@ -30,6 +30,9 @@ cg=/cfs-bench-$$ # parent cgroup of the runc and crun containers
 cfs=$PWD/bin/cfs
 export CFS_ROOT=$work/cfs-root
 pid=
+# cfs keeps its /cfs parent cgroup between containers; remove it at the end
+# unless it was there before.
+had_parent=$(ls -d /sys/fs/cgroup/*/cfs 2>/dev/null | head -1 || true)
 
 cleanup() {
 	local rc=$?
@@ -53,6 +56,9 @@ cleanup() {
 		for sub in "$d"/*/; do [ -d "$sub" ] && rmdir "$sub"; done
 		rmdir "$d"
 	done
+	if [ -z "$had_parent" ]; then
+		for d in /sys/fs/cgroup/*/cfs; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+	fi
 	# Mounts are all made in the private namespace; this is a safety net.
 	findmnt -rn -o TARGET | grep "^$work/" | sort -r | while read -r m; do umount -l "$m"; done
 	rm -rf "$work"

@@ -166,7 +166,10 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	if err := os.Mkdir(rootfs, 0o755); err != nil && !os.IsExist(err) {
 		return 0, err
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+	if cfg.SpecJSON, err = json.Marshal(spec); err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg.SpecJSON, 0o600); err != nil {
 		return 0, err
 	}
 	if err := ctr.Setup(cfg); err != nil {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,8 @@ import (
 type Config struct {
 	ID   string
 	Spec *specs.Spec
+	// SpecJSON, when set, is Spec already encoded (saves encoding it again).
+	SpecJSON []byte
 	// Rootfs is the absolute host path of the container's root directory.
 	Rootfs string
 	// RootfsMounts, when set, are mounted onto Rootfs inside the
@@ -32,6 +35,10 @@ type Config struct {
 	Tracer                *trace.Tracer
 	// ExecFIFO makes init wait on a FIFO for start (see initConfig).
 	ExecFIFO string
+	// CgroupHost is the cgroup layout to join; nil means
+	// cgroups.DetectHost(). The engine passes a view without the
+	// hierarchies a container does not need (its own net_cls mount).
+	CgroupHost *cgroups.Host
 }
 
 // Container is a created (or started) container seen from its parent.
@@ -143,9 +150,11 @@ func (c *Container) Setup(cfg *Config) (err error) {
 			c.Destroy()
 		}
 	}()
-	host, err := cgroups.DetectHost()
-	if err != nil {
-		return fmt.Errorf("detect cgroup layout: %w", err)
+	host := cfg.CgroupHost
+	if host == nil {
+		if host, err = cgroups.DetectHost(); err != nil {
+			return fmt.Errorf("detect cgroup layout: %w", err)
+		}
 	}
 	cgPath := spec.Linux.CgroupsPath
 	if cgPath == "" {
@@ -160,8 +169,14 @@ func (c *Container) Setup(cfg *Config) (err error) {
 		return err
 	}
 	c.cg = cg
+	specJSON := cfg.SpecJSON
+	if specJSON == nil {
+		if specJSON, err = json.Marshal(spec); err != nil {
+			return fmt.Errorf("encode spec: %w", err)
+		}
+	}
 	if err := c.sync.send(initConfig{
-		Spec: spec, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
+		SpecJSON: specJSON, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
 		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO,
 	}); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
@@ -244,6 +259,13 @@ func (c *Container) Start() (int, error) {
 		return 0, fmt.Errorf("init: unexpected message %q", m.Type)
 	}
 	c.sync.close()
+	// The user's program, forked with init's score, is now the OOM
+	// killer's choice in the container's memory cgroup: init (a Go
+	// process, larger than a small limit) must not be, or a --memory 4m
+	// container would lose its init instead of its memory hog. Written
+	// from the host because lowering the score needs CAP_SYS_RESOURCE in
+	// the initial user namespace.
+	os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", c.Pid), []byte("-1000"), 0)
 	return m.Pid, nil
 }
 
