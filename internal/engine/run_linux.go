@@ -45,6 +45,12 @@ type containerConfig struct {
 // stdio, and returns its exit code. Errors before the user's program runs
 // are *runtime.InitError (with 126/127) or categorized errdefs errors (125).
 func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
+	// From the start, a signal to `cfs run` is for the container: it is
+	// held until the program runs, and never kills cfs half-way through
+	// set-up (which would leave the container behind).
+	sigs := make(chan os.Signal, 32)
+	proxySignals(sigs, o.TTY)
+	defer signal.Stop(sigs)
 	p, err := o.validate()
 	if err != nil {
 		return 0, err
@@ -181,9 +187,11 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		restore, copied = attachPty(ctr.Pty(), stdio, o.Interactive)
 		defer restore()
 	}
-	sigs := make(chan os.Signal, 32)
-	proxySignals(sigs, o.TTY)
-	defer signal.Stop(sigs)
+	if _, err := ctr.Start(); err != nil {
+		return 0, err
+	}
+	// Signals that came during set-up were held (see sigs): init forwards
+	// them to the program now that it runs.
 	go func() {
 		for s := range sigs {
 			if s == syscall.SIGWINCH {
@@ -193,10 +201,6 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 			ctr.Signal(s.(syscall.Signal))
 		}
 	}()
-
-	if _, err := ctr.Start(); err != nil {
-		return 0, err
-	}
 	e.Containers.Update(id, func(r *store.Record) error {
 		r.State = store.State{Status: store.StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
 		return nil

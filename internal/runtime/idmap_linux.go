@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cfs-org/cfs/internal/errdefs"
 	"github.com/cfs-org/cfs/internal/mount"
 	"github.com/cfs-org/cfs/internal/trace"
 )
@@ -47,6 +48,10 @@ func sendIdmappedLayers(c *syncConn, pid int, mounts []mount.Mount, tr *trace.Tr
 			fds = append(fds, fd)
 			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY, Userns_fd: uint64(userns)}
 			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+				if err == unix.EINVAL || err == unix.ENOSYS {
+					return fmt.Errorf("--userns remap needs idmapped mounts, which %s (%s) does not support on this kernel: %w",
+						l, fsType(l), errdefs.ErrUnsupported)
+				}
 				return fmt.Errorf("idmap layer %s: %w", l, err)
 			}
 		}
@@ -97,4 +102,25 @@ func attachIdmappedLayers(c *syncConn, root string, mounts []mount.Mount, tr *tr
 		out[i].Data = mount.WithOverlayLowers(mt.Data, lowers, "userxattr")
 	}
 	return out, nil
+}
+
+// fsType names the filesystem holding path, for error messages.
+func fsType(path string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(path, &st) != nil {
+		return "unknown filesystem"
+	}
+	switch st.Type {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("filesystem type %#x", st.Type)
 }
