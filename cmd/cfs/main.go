@@ -1,14 +1,17 @@
 // Command cfs is the container engine's command line. The same binary is
-// the container's init (argv[1] == the hidden init argument) and, later,
-// the runc-compatible runtime when invoked as cfs-runtime.
+// the container's init (argv[1] == the hidden init argument) and the
+// runc-compatible OCI runtime when invoked as cfs-runtime (argv[0]).
 package main
 
 import (
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 
 	"github.com/cfs-org/cfs/internal/cli"
+	"github.com/cfs-org/cfs/internal/ocicli"
 	"github.com/cfs-org/cfs/internal/runtime"
+	"github.com/cfs-org/cfs/internal/supervisor"
 )
 
 func init() {
@@ -24,6 +27,12 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
 		runtime.Init()
 		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == supervisor.ServeArg {
+		os.Exit(cli.Supervise(os.Args[2]))
+	}
+	if filepath.Base(os.Args[0]) == "cfs-runtime" {
+		os.Exit(ocicli.Main(os.Args[1:]))
 	}
 	os.Exit(cli.Main(os.Args[1:]))
 }

@@ -2,24 +2,50 @@ package cli
 
 import (
 	"fmt"
-	"strings"
-	"text/tabwriter"
+	"io/fs"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfs-org/cfs/internal/engine"
 	"github.com/cfs-org/cfs/internal/store"
 )
 
 func newPsCmd(g *globals) *cobra.Command {
-	var all, quiet, noTrunc bool
+	var all, quiet, noTrunc, latest, size bool
+	var last int
+	var filters []string
+	var format string
 	cmd := &cobra.Command{
 		Use:     "ps [OPTIONS]",
 		Aliases: []string{"ls"},
 		Short:   "List containers",
-		Args:    cobra.NoArgs,
+		Long: "List containers, newest first (running ones unless -a).\n\n" +
+			"--filter KEY=VALUE (repeatable; values of one key are alternatives, different keys must all match):\n" +
+			"  id=ID, name=NAME (regular expressions), label=KEY or label=KEY=VALUE (every one must match),\n" +
+			"  status=created|restarting|running|removing|paused|exited|dead, exited=CODE, ancestor=IMAGE\n" +
+			"  (the image or one built on it), before=CONTAINER, since=CONTAINER, network=MODE, volume=PATH.\n\n" +
+			"--format: json (one object per line), or a Go template over .ID .Image .Command .CreatedAt\n" +
+			".RunningFor .Ports .State .Status .Size .Names .Labels (.Label \"KEY\") .Mounts .Networks\n" +
+			".LocalVolumes; \"table TEMPLATE\" adds a header line and aligns tab-separated columns.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pf, err := parsePsFilters(filters)
+			if err != nil {
+				return err
+			}
+			var p *psPrinter
+			if !quiet {
+				if p, err = newPsPrinter(format, size); err != nil {
+					return err
+				}
+			}
 			e, err := g.engine()
+			if err != nil {
+				return err
+			}
+			q, err := resolvePsQuery(e, pf)
 			if err != nil {
 				return err
 			}
@@ -27,38 +53,115 @@ func newPsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if latest {
+				last = 1
+			}
+			// Docker: -n, -l and the status, before and since filters
+			// include stopped containers.
+			showAll := all || last > 0 || q.showsStopped()
+			var shown []*store.Record
+			for _, r := range recs {
+				if last > 0 && len(shown) == last {
+					break
+				}
+				r = e.Refresh(r)
+				if (showAll || r.State.Running) && q.match(r) {
+					shown = append(shown, r)
+				}
+			}
 			out := cmd.OutOrStdout()
 			if quiet {
-				for _, r := range recs {
-					r = e.Refresh(r)
-					if all || r.State.Running {
-						fmt.Fprintln(out, shortID(r.ID, noTrunc))
-					}
+				for _, r := range shown {
+					fmt.Fprintln(out, shortID(r.ID, noTrunc))
 				}
 				return nil
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 3, ' ', 0)
-			fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-			now := time.Now()
-			for _, r := range recs {
-				r = e.Refresh(r)
-				if !all && !r.State.Running {
-					continue
-				}
-				command := strings.Join(r.Command, " ")
-				if !noTrunc && len(command) > 20 {
-					command = command[:19] + "…"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%q\t%s ago\t%s\t\t%s\n", shortID(r.ID, noTrunc), r.Image, command,
-					humanDuration(now.Sub(r.Created)), statusText(r, now), r.Name)
+			sizeOf := func(*store.Record) psSize { return psSize{} }
+			if p.UsesSize {
+				sizeOf = containerSizes(e)
 			}
-			return tw.Flush()
+			now := time.Now()
+			rows := make([]*psRow, len(shown))
+			for i, r := range shown {
+				rows[i] = newPsRow(r, now, !noTrunc, sizeOf(r))
+			}
+			return p.print(out, rows)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
-	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
+	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	f.StringArrayVarP(&filters, "filter", "f", nil, "filter output based on conditions provided (KEY=VALUE)")
+	f.StringVar(&format, "format", "", "output format: table (default), json, or a Go template")
+	f.IntVarP(&last, "last", "n", -1, "show n last created containers (includes all states)")
+	f.BoolVarP(&latest, "latest", "l", false, "show the latest created container (includes all states)")
+	f.BoolVarP(&size, "size", "s", false, "display total file sizes")
 	return cmd
+}
+
+// resolvePsQuery looks up the containers and images that filters name.
+func resolvePsQuery(e *engine.Engine, pf psFilters) (*psQuery, error) {
+	q := &psQuery{filters: pf}
+	for _, ref := range pf["before"] {
+		r, err := e.Containers.Get(ref)
+		if err != nil {
+			return nil, err
+		}
+		q.before = r
+	}
+	for _, ref := range pf["since"] {
+		r, err := e.Containers.Get(ref)
+		if err != nil {
+			return nil, err
+		}
+		q.since = r
+	}
+	if vs := pf["ancestor"]; vs != nil {
+		images, err := e.Images()
+		if err != nil {
+			return nil, err
+		}
+		list, err := images.List()
+		if err != nil {
+			return nil, err
+		}
+		q.ancestors = ancestorIDs(list, vs)
+		q.ancestorNames = map[string]bool{}
+		for _, v := range vs {
+			q.ancestorNames[normalizeImageName(v)] = true
+		}
+	}
+	return q, nil
+}
+
+// containerSizes returns a function giving a container's writable layer
+// size and, with its image's, the virtual size.
+func containerSizes(e *engine.Engine) func(*store.Record) psSize {
+	imageSize := map[string]int64{}
+	if images, err := e.Images(); err == nil {
+		if list, err := images.List(); err == nil {
+			for _, img := range list {
+				imageSize[img.ID.String()] = img.Size
+			}
+		}
+	}
+	return func(r *store.Record) psSize {
+		var rw int64
+		filepath.WalkDir(filepath.Join(e.Containers.Dir(r.ID), "upper"), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if info, err := d.Info(); err == nil {
+					rw += info.Size()
+				}
+			}
+			return nil
+		})
+		s := psSize{RW: rw}
+		if n, ok := imageSize[r.ImageID]; ok {
+			s.RootFS = rw + n
+		}
+		return s
+	}
 }
 
 func shortID(id string, full bool) string {
@@ -76,6 +179,8 @@ func statusText(r *store.Record, now time.Time) string {
 		return "Up " + humanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case s.Running:
 		return "Up " + humanDuration(now.Sub(s.StartedAt))
+	case s.Status == store.StatusExited && s.OOMKilled:
+		return fmt.Sprintf("Exited (%d) %s ago (OOMKilled)", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
 	case s.Status == store.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
 	case s.Status == store.StatusDead:

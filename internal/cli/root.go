@@ -14,6 +14,7 @@ import (
 	"github.com/cfs-org/cfs/internal/engine"
 	"github.com/cfs-org/cfs/internal/errdefs"
 	"github.com/cfs-org/cfs/internal/runtime"
+	"github.com/cfs-org/cfs/internal/supervisor"
 	"github.com/cfs-org/cfs/internal/trace"
 )
 
@@ -26,11 +27,14 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 type globals struct {
-	start   time.Time
-	root    string
-	explain bool
-	stdout  io.Writer
-	stderr  io.Writer
+	// engineErrorCode is the exit code of an error of cfs itself: 125 for
+	// run and create (Docker's), 1 for every other command.
+	engineErrorCode int
+	start           time.Time
+	root            string
+	explain         bool
+	stdout          io.Writer
+	stderr          io.Writer
 }
 
 func (g *globals) engine() (*engine.Engine, error) {
@@ -57,29 +61,35 @@ func newRoot(g *globals) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", def, "state directory (also $CFS_ROOT)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return errdefs.Invalidf("%v\nSee '%s --help'.", err, c.CommandPath())
+		return usageError{errdefs.Invalidf("%v\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	root.AddCommand(newRunCmd(g), newPsCmd(g), newRmCmd(g), newInspectCmd(g),
-		newImagesCmd(g), newImportCmd(g), newRmiCmd(g))
+		newImagesCmd(g), newImportCmd(g), newRmiCmd(g),
+		newPullCmd(g), newPushCmd(g), newLoginCmd(g), newLogoutCmd(g),
+		newSaveCmd(g), newLoadCmd(g), newTagCmd(g), newHistoryCmd(g), newImageCmd(g), newCommitCmd(g), newExportCmd(g), newSystemCmd(g),
+		newStatsCmd(g), newUpdateCmd(g), newPauseCmd(g), newUnpauseCmd(g),
+		newCreateCmd(g), newStartCmd(g), newStopCmd(g), newKillCmd(g), newRestartCmd(g), newWaitCmd(g),
+		newLogsCmd(g), newTopCmd(g), newRenameCmd(g))
+	markUsageErrors(root)
 	return root
 }
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string) int {
-	g := &globals{start: time.Now(), stdout: os.Stdout, stderr: os.Stderr}
+	g := &globals{start: time.Now(), stdout: os.Stdout, stderr: os.Stderr, engineErrorCode: 1}
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
 		return 0
 	}
-	return exitCode(g.stderr, err)
+	return exitCode(g.stderr, err, g.engineErrorCode)
 }
 
 // exitCode is the one place errors become exit codes: a container's own
 // status passes through; 126/127 when its program cannot run; 125 for
 // everything cfs itself could not do.
-func exitCode(w io.Writer, err error) int {
+func exitCode(w io.Writer, err error, engineCode int) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -89,6 +99,40 @@ func exitCode(w io.Writer, err error) int {
 		fmt.Fprintf(w, "cfs: %s\n", ie.Msg)
 		return ie.Code
 	}
-	fmt.Fprintf(w, "cfs: %v\n", err)
-	return exitEngine
+	var se *supervisor.Error
+	if errors.As(err, &se) {
+		fmt.Fprintf(w, "cfs: %s\n", se.Msg)
+		if se.Code != exitEngine {
+			return se.Code
+		}
+	} else {
+		fmt.Fprintf(w, "cfs: %v\n", err)
+	}
+	var ue usageError
+	if engineCode == 0 || errors.As(err, &ue) {
+		return exitEngine
+	}
+	return engineCode
+}
+
+// usageError is a bad flag or argument count: exit 125 for every command,
+// as Docker's CLI.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// markUsageErrors makes cmd's (and its children's) argument checks return
+// usageErrors.
+func markUsageErrors(cmd *cobra.Command) {
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+			}
+			return nil
+		}
+	}
+	for _, c := range cmd.Commands() {
+		markUsageErrors(c)
+	}
 }

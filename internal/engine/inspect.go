@@ -14,22 +14,31 @@ import (
 // ContainerJSON is `cfs inspect`'s view of a container, in Docker's field
 // names where Docker has them.
 type ContainerJSON struct {
-	ID         string      `json:"Id"`
-	Created    time.Time   `json:"Created"`
-	Path       string      `json:"Path"`
-	Args       []string    `json:"Args"`
-	State      store.State `json:"State"`
-	Image      string      `json:"Image"`
-	ImageName  string      `json:"ImageName"`
-	Name       string      `json:"Name"`
-	StateDir   string      `json:"StateDir"`
-	HostConfig struct {
+	ID           string      `json:"Id"`
+	Created      time.Time   `json:"Created"`
+	Path         string      `json:"Path"`
+	Args         []string    `json:"Args"`
+	State        store.State `json:"State"`
+	Image        string      `json:"Image"`
+	ImageName    string      `json:"ImageName"`
+	Name         string      `json:"Name"`
+	RestartCount int         `json:"RestartCount"`
+	StateDir     string      `json:"StateDir"`
+	HostConfig   struct {
 		NetworkMode    string   `json:"NetworkMode"`
 		UsernsMode     string   `json:"UsernsMode"`
 		AutoRemove     bool     `json:"AutoRemove"`
 		Binds          []string `json:"Binds"`
 		ReadonlyRootfs bool     `json:"ReadonlyRootfs"`
 		CgroupPath     string   `json:"CgroupParent"`
+		// The limits, flattened in Docker's HostConfig names (Memory,
+		// NanoCpus, PidsLimit, ...).
+		ResourceOptions
+		RestartPolicy RestartPolicy `json:"RestartPolicy"`
+		LogConfig     struct {
+			Type   string   `json:"Type"`
+			Config []string `json:"Config"`
+		} `json:"LogConfig"`
 	} `json:"HostConfig"`
 	Config struct {
 		Hostname   string            `json:"Hostname"`
@@ -60,8 +69,15 @@ func (e *Engine) Inspect(ref string) (*ContainerJSON, error) {
 	out.HostConfig.NetworkMode = cc.Network
 	out.HostConfig.UsernsMode = cc.Userns
 	out.HostConfig.AutoRemove = cc.AutoRemove
+	out.HostConfig.RestartPolicy = cc.Restart
+	out.HostConfig.LogConfig.Type, out.HostConfig.LogConfig.Config = "json-file", cc.LogOpts
+	out.RestartCount = cc.RestartCount
 	out.HostConfig.Binds = cc.Volumes
 	out.HostConfig.CgroupPath = cc.Cgroup
+	if cc.Resources != nil {
+		out.HostConfig.ResourceOptions = *cc.Resources
+		out.HostConfig.ResourceOptions.CgroupParent = ""
+	}
 	out.Config.Hostname = cc.Hostname
 	out.Config.Tty = cc.TTY
 	out.Config.Labels = r.Labels

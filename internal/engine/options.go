@@ -31,6 +31,9 @@ type RunOptions struct {
 	ReadOnly    bool
 	Network     string // "none" (default) or "host"
 	Userns      string // "host" (default) or "remap"
+	Detach      bool
+	Restart     string   // no|on-failure[:N]|always|unless-stopped
+	LogOpts     []string // --log-opt max-size=10m,max-file=3
 	Resources   ResourceOptions
 	// LookupEnv reads the caller's environment for bare -e KEY; nil means
 	// os.LookupEnv.

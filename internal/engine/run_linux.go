@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -39,6 +38,17 @@ type containerConfig struct {
 	AutoRemove bool     `json:"AutoRemove"`
 	TTY        bool     `json:"Tty"`
 	Volumes    []string `json:"Binds,omitempty"`
+	// Resources are the limits as given (and changed by Update).
+	Resources *ResourceOptions `json:"Resources,omitempty"`
+	// Restart is the restart policy; RestartCount counts restarts since
+	// the container last ran for 10 s; StopRequested is set by stop (a
+	// stopped container is not restarted) and cleared by start.
+	Restart       RestartPolicy `json:"RestartPolicy"`
+	RestartCount  int           `json:"RestartCount,omitempty"`
+	StopRequested bool          `json:"StopRequested,omitempty"`
+	StopSignal    string        `json:"StopSignal,omitempty"`
+	LogOpts       []string      `json:"LogOpts,omitempty"`
+	Interactive   bool          `json:"OpenStdin,omitempty"`
 }
 
 // Run creates a container from o, runs it in the foreground attached to
@@ -51,75 +61,22 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	sigs := make(chan os.Signal, 32)
 	proxySignals(sigs, o.TTY)
 	defer signal.Stop(sigs)
-	p, err := o.validate()
-	if err != nil {
-		return 0, err
-	}
-	images, err := e.Images()
-	if err != nil {
-		return 0, err
-	}
-	img, err := images.Get(o.Image)
-	if err != nil {
-		return 0, err
-	}
-	id := store.NewID()
-	hostname := o.Hostname
-	if hostname == "" {
-		hostname = id[:12]
-		if o.Network == "host" {
-			hostname, _ = os.Hostname()
-		}
-	}
-	userSpec := img.Config.Config.User
-	if o.User != "" {
-		userSpec = o.User
-	}
-	user, err := e.lookupUser(userSpec, img)
-	if err != nil {
-		return 0, err
-	}
-	resources, err := o.Resources.Spec()
-	if err != nil {
-		return 0, err
-	}
-	cgroupParent := "/cfs"
-	if o.Resources.CgroupParent != "" {
-		cgroupParent = "/" + strings.Trim(path.Clean("/"+o.Resources.CgroupParent), "/")
-	}
-	network := o.Network
-	if network == "" {
-		network = "none"
-	}
-	cc := containerConfig{Hostname: hostname, Network: network, Userns: o.Userns, Cgroup: path.Join(cgroupParent, id),
-		AutoRemove: o.Remove, TTY: o.TTY}
-	for _, v := range p.volumes {
-		cc.Volumes = append(cc.Volumes, v.String())
-	}
-	extra, _ := json.Marshal(cc)
-	rec := &store.Record{
-		ID: id, Name: o.Name, Image: o.Image, ImageID: img.ID.String(),
-		Command: processArgs(img.Config.Config, o), Created: time.Now().UTC(),
-		State: store.State{Status: store.StatusCreated}, Labels: img.Config.Config.Labels, Extra: extra,
-	}
-	// Every path is known before anything exists, so the spec comes first
-	// and the container's init starts right away: its few milliseconds of
-	// start-up in new namespaces overlap with the record, the files and
-	// the cgroup made below.
-	dir := e.Containers.Dir(id)
-	rootfs := filepath.Join(dir, "rootfs")
-	etc := etcFiles(dir)
-	in := &specInput{
-		ID: id, Opts: o, Parsed: p, Image: img.Config.Config, User: user, Rootfs: rootfs,
-		Hostname: hostname, EtcFiles: etc, Cgroup: cc.Cgroup, Resources: resources,
-	}
+	var width, height uint
 	if o.TTY && stdio.Stdout != nil && term.IsTerminal(int(stdio.Stdout.Fd())) {
 		if w, h, err := term.GetSize(int(stdio.Stdout.Fd())); err == nil {
-			in.Width, in.Height = uint(w), uint(h)
+			width, height = uint(w), uint(h)
 		}
 	}
-	spec := buildSpec(in)
-	cfg := &runtime.Config{ID: id, Spec: spec, Rootfs: rootfs, Tracer: e.Tracer}
+	pr, err := e.prepare(o, width, height)
+	if err != nil {
+		return 0, err
+	}
+	id, dir := pr.id, pr.dir
+	// Every path is known before anything exists, so the container's init
+	// starts right away: its few milliseconds of start-up in new
+	// namespaces overlap with the record, the files and the cgroup made
+	// below.
+	cfg := &runtime.Config{ID: id, Spec: pr.spec, SpecJSON: pr.specJSON, Rootfs: pr.rootfs, Tracer: e.Tracer}
 	if !o.TTY {
 		if o.Interactive {
 			cfg.Stdin = stdio.Stdin
@@ -144,41 +101,17 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	}()
 	// A --rm container's record lives as long as its process: no fsync.
 	e.Containers.NoSync = o.Remove
-	if err := e.Containers.Create(rec); err != nil {
-		return 0, err
-	}
-	created = true
-	for _, v := range p.volumes {
-		if err := os.MkdirAll(v.Source, 0o755); err != nil {
-			return 0, errdefs.Invalidf("--volume %s: %v", v, err)
+	created = true // materialize may fail half-way: remove what it made
+	if err := e.materialize(pr); err != nil {
+		if errors.Is(err, errdefs.ErrConflict) {
+			created = false // the name belongs to another container
 		}
-	}
-	if err := writeEtcFiles(etc, hostname, network); err != nil {
 		return 0, err
 	}
-	rootUID, rootGID := 0, 0
-	if o.Userns == "remap" {
-		rootUID, rootGID = int(RemapRange.HostID), int(RemapRange.HostID)
-		// The container's root mounts its overlay from inside its user
-		// namespace: it must traverse (not list) its directory.
-		if err := os.Chmod(dir, 0o711); err != nil {
-			return 0, err
-		}
-	}
-	cfg.RootfsMounts, err = e.Snapshots.Prepare(dir, img.Layers, rootUID, rootGID)
-	if err != nil {
+	if cfg.RootfsMounts, err = e.Snapshots.Prepare(dir, pr.img.Layers, pr.rootUID(), pr.rootUID()); err != nil {
 		return 0, err
 	}
-	if err := os.Mkdir(rootfs, 0o755); err != nil && !os.IsExist(err) {
-		return 0, err
-	}
-	if cfg.SpecJSON, err = json.Marshal(spec); err != nil {
-		return 0, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg.SpecJSON, 0o600); err != nil {
-		return 0, err
-	}
-	if err := ctr.Setup(cfg); err != nil {
+	if err := e.setup(ctr, cfg); err != nil {
 		return 0, err
 	}
 	var restore func()
@@ -213,7 +146,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		}
 	}
 	oom, _ := ctr.Cgroup().OOMKilled()
-	derr := ctr.Destroy()
+	derr := e.teardown(ctr, pr.spec)
 	if o.Remove {
 		e.Snapshots.Remove(dir)
 		if err := e.Containers.Delete(id); err != nil && derr == nil {
@@ -221,7 +154,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		}
 	} else {
 		e.Containers.Update(id, func(r *store.Record) error {
-			r.State.Status, r.State.Running, r.State.Pid = store.StatusExited, false, 0
+			r.State.Status, r.State.Running, r.State.Paused, r.State.Pid = store.StatusExited, false, false, 0
 			r.State.ExitCode, r.State.OOMKilled, r.State.FinishedAt = code, oom, time.Now().UTC()
 			return nil
 		})
@@ -381,19 +314,24 @@ func (e *Engine) Remove(ref string, force bool) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	if alive(rec.State.Pid) {
-		if !force {
-			return "", errdefs.Conflictf("cannot remove container %s: container is running: stop the container before removing or use -f", ref)
-		}
-		unix.Kill(rec.State.Pid, unix.SIGKILL)
-		waitGone(rec.State.Pid, 5*time.Second)
-	}
 	var cc containerConfig
 	json.Unmarshal(rec.Extra, &cc)
 	if cc.Cgroup == "" {
 		cc.Cgroup = "/cfs/" + rec.ID
 	}
-	if err := destroyCgroup(cc.Cgroup); err != nil {
+	if alive(rec.State.Pid) {
+		if !force {
+			return "", errdefs.Conflictf("cannot remove container %s: container is running: stop the container before removing or use -f", ref)
+		}
+		unix.Kill(rec.State.Pid, unix.SIGKILL)
+		if rec.State.Paused {
+			thawForKill(cc.Cgroup) // frozen tasks die only once thawed (v1 freezer)
+		}
+		waitGone(rec.State.Pid, 5*time.Second)
+	}
+	err = destroyCgroup(cc.Cgroup)
+	releaseNetCgroups(e.Tracer)
+	if err != nil {
 		return "", fmt.Errorf("remove cgroup of container %s: %w", rec.ID[:12], err)
 	}
 	if err := e.Snapshots.Remove(e.Containers.Dir(rec.ID)); err != nil {
@@ -412,7 +350,7 @@ func destroyCgroup(path string) error {
 	if err != nil {
 		return err
 	}
-	m, err := cgroups.New(host, path, nil)
+	m, err := cgroups.New(hostView(host, true), path, nil)
 	if err != nil {
 		return err
 	}
@@ -451,9 +389,21 @@ func waitGone(pid int, d time.Duration) {
 // noticing (the front end was killed): it is reported as exited.
 func (e *Engine) Refresh(r *store.Record) *store.Record {
 	if r.State.Running && !alive(r.State.Pid) {
+		// Whoever waits for the process (the supervisor, or the `cfs
+		// run` in the foreground) records the exit a moment after it:
+		// give it that moment before declaring the process lost.
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			x, err := e.Containers.Get(r.ID)
+			if err != nil {
+				return r
+			}
+			if !x.State.Running || x.State.Pid != r.State.Pid {
+				return x
+			}
+		}
 		e.Containers.Update(r.ID, func(x *store.Record) error {
 			if x.State.Running && !alive(x.State.Pid) {
-				x.State.Running, x.State.Status, x.State.Pid = false, store.StatusExited, 0
+				x.State.Running, x.State.Paused, x.State.Status, x.State.Pid = false, false, store.StatusExited, 0
 				x.State.ExitCode = 137
 				x.State.Error = "container process vanished (its cfs process was killed?)"
 				x.State.FinishedAt = time.Now().UTC()

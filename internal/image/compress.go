@@ -283,6 +283,12 @@ func decompress(c Compression, r io.Reader) (io.Reader, func(), error) {
 			return hostDecompress(p, argv[1:], r)
 		}
 	}
+	// Pure-Go decoders run ahead in their own goroutine (zstd's has its
+	// own).
+	ahead := func(dr io.Reader, release func()) (io.Reader, func(), error) {
+		ra := newReadahead(dr, release)
+		return ra, ra.Close, nil
+	}
 	switch c {
 	case Uncompressed:
 		return r, nop, nil
@@ -291,13 +297,13 @@ func decompress(c Compression, r io.Reader) (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("gzip: %w", err)
 		}
-		return zr, func() { zr.Close() }, nil
+		return ahead(zr, func() { zr.Close() })
 	case Xz:
 		xr, err := xz.NewReader(r)
 		if err != nil {
 			return nil, nil, fmt.Errorf("xz: %w", err)
 		}
-		return xr, nop, nil
+		return ahead(xr, nop)
 	case Zstd:
 		zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
@@ -305,13 +311,13 @@ func decompress(c Compression, r io.Reader) (io.Reader, func(), error) {
 		}
 		return zr, zr.Close, nil
 	case Bzip2:
-		return bzip2.NewReader(r), nop, nil
+		return ahead(bzip2.NewReader(r), nop)
 	case LzmaAlone:
 		lr, err := lzma.ReaderConfig{DictCap: lzmaMaxDict}.NewReader(r)
 		if err != nil {
 			return nil, nil, fmt.Errorf("lzma: %w", err)
 		}
-		return lr, nop, nil
+		return ahead(lr, nop)
 	}
 	return nil, nil, errdefs.Unsupportedf("compression %v", c)
 }

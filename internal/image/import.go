@@ -332,7 +332,7 @@ func (s *Store) ingestLayer(r io.Reader, spec ingestSpec, t *trace.Tracer) (*lay
 		return l, errdefs.Invalidf("%s: content has diff ID %s, but the image config says %s", spec.what, l.diffID, spec.diffID)
 	}
 	if spec.digest != "" && raw.digest() != spec.digest {
-		return l, errdefs.Invalidf("%s: content has digest %s, but the manifest says %s", spec.what, raw.digest(), spec.digest)
+		return l, fmt.Errorf("%w: %w", errDigestMismatch, errdefs.Invalidf("%s: content has digest %s, but the manifest says %s", spec.what, raw.digest(), spec.digest))
 	}
 	blob, blobFile := tarHW, tarFile
 	if keepRaw {
@@ -389,11 +389,19 @@ func (s *Store) store(names []string, cfgData, manData []byte, layers []*layer, 
 	}
 	var diffIDs []digest.Digest
 	for _, l := range layers {
-		entry.Layers = append(entry.Layers, l.digest)
-		entry.Size += l.size
 		diffIDs = append(diffIDs, l.diffID)
 	}
 	entry.ChainIDs = ChainIDs(diffIDs)
+	for i, l := range layers {
+		size := l.size
+		if l.dir == "" {
+			// Not unpacked now: the layer dir is stored already.
+			size = s.layerSize(entry.ChainIDs[i])
+		}
+		entry.Layers = append(entry.Layers, l.digest)
+		entry.LayerSizes = append(entry.LayerSizes, size)
+		entry.Size += size
+	}
 
 	var pubs []publication
 	for _, data := range [][]byte{cfgData, manData} {

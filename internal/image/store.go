@@ -81,7 +81,10 @@ type indexEntry struct {
 	Layers   []digest.Digest `json:"layers"`   // layer blobs, bottom first
 	ChainIDs []digest.Digest `json:"chainIDs"` // layer dirs, bottom first
 	Size     int64           `json:"size"`
-	Created  time.Time       `json:"created"`
+	// LayerSizes are the bytes of file data of each layer dir (absent
+	// in indexes written before they were recorded).
+	LayerSizes []int64   `json:"layerSizes,omitempty"`
+	Created    time.Time `json:"created"`
 }
 
 const indexVersion = 1

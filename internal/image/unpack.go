@@ -35,10 +35,21 @@ const (
 )
 
 // Overlay's on-disk markers for whiteouts (Documentation/filesystems/overlayfs.rst).
+// A mount with the "userxattr" option (what a user namespace mounts, as
+// --userns remap containers do) reads the user.overlay.* names instead of
+// trusted.overlay.*, so opaque directories carry both.
 const (
-	overlayOpaqueXattr = "trusted.overlay.opaque"
-	overlayXattrPrefix = "trusted.overlay."
+	overlayOpaqueXattr     = "trusted.overlay.opaque"
+	overlayUserOpaqueXattr = "user.overlay.opaque"
+	overlayXattrPrefix     = "trusted.overlay."
+	overlayUserXattrPrefix = "user.overlay."
 )
+
+// isOverlayXattr reports overlay's own metadata, which must never come
+// from (or go into) a layer: it would steer overlayfs.
+func isOverlayXattr(name string) bool {
+	return strings.HasPrefix(name, overlayXattrPrefix) || strings.HasPrefix(name, overlayUserXattrPrefix)
+}
 
 // cleanEntryName turns an archive name into a path relative to the layer
 // root ("" for the root itself), or an ErrInvalid error naming the entry

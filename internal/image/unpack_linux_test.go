@@ -135,8 +135,10 @@ func TestUnpackLayerWhiteouts(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"opq", "implicit"} {
-		if v := getxattr(filepath.Join(dir, name), overlayOpaqueXattr); v != "y" {
-			t.Errorf("%s: %s = %q", name, overlayOpaqueXattr, v)
+		for _, x := range []string{overlayOpaqueXattr, overlayUserOpaqueXattr} {
+			if v := getxattr(filepath.Join(dir, name), x); v != "y" {
+				t.Errorf("%s: %s = %q", name, x, v)
+			}
 		}
 	}
 	for _, name := range []string{"data/.wh.gone", "opq/.wh..wh..opq", ".wh..wh.plnk"} {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -40,25 +41,79 @@ func CapNumber(name string) (int, bool) {
 	return c, ok
 }
 
-// dropBounding removes every capability not listed in caps.Bounding from
-// this thread's bounding set. The user's program is forked from this
-// (locked) thread, and for root execve then grants exactly the bounding
-// set; for other users execve clears all capabilities.
-func dropBounding(caps *specs.LinuxCapabilities, tr *trace.Tracer) error {
-	if caps == nil {
-		return nil
-	}
-	keep := map[int]bool{}
-	for _, name := range caps.Bounding {
+// capMask is a set of capabilities as a bit mask (bit n = capability n).
+type capMask uint64
+
+func capsOf(names []string) (capMask, error) {
+	var m capMask
+	for _, name := range names {
 		c, ok := CapNumber(name)
 		if !ok {
-			return fmt.Errorf("capability %q: unknown", name)
+			return 0, fmt.Errorf("capability %q: unknown", name)
 		}
-		keep[c] = true
+		m |= 1 << c
 	}
+	return m, nil
+}
+
+// threadSecurity is what a thread carries for the processes it forks:
+// the bounding set, no_new_privs and whether a seccomp filter is loaded.
+type threadSecurity struct {
+	bounding capMask
+	nnp      bool
+	seccomp  bool
+}
+
+// applyThreadSecurity sets up the calling (locked) thread for forking the
+// container's processes: it validates every capability set, drops the
+// bounding set to proc's, sets the inheritable set, then no_new_privs,
+// then loads the seccomp filter. Order matters: dropping capabilities and
+// capset need privileges the filter may deny, and the filter is loaded
+// with CAP_SYS_ADMIN (or no_new_privs).
+func applyThreadSecurity(proc *specs.Process, sc *specs.LinuxSeccomp, tr *trace.Tracer) (threadSecurity, error) {
+	sec := threadSecurity{bounding: ^capMask(0)}
+	if caps := proc.Capabilities; caps != nil {
+		for _, set := range [][]string{caps.Effective, caps.Permitted, caps.Inheritable, caps.Ambient} {
+			if _, err := capsOf(set); err != nil {
+				return sec, err
+			}
+		}
+		b, err := capsOf(caps.Bounding)
+		if err != nil {
+			return sec, err
+		}
+		if err := dropBounding(b, tr); err != nil {
+			return sec, err
+		}
+		sec.bounding = b
+		if err := setInheritable(caps.Inheritable, b); err != nil {
+			return sec, err
+		}
+	}
+	if proc.NoNewPrivileges {
+		tr.Step("prctl", "PR_SET_NO_NEW_PRIVS")
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return sec, fmt.Errorf("set no_new_privs: %w", err)
+		}
+		sec.nnp = true
+	}
+	if sc != nil {
+		if err := loadSeccomp(sc, tr); err != nil {
+			return sec, err
+		}
+		sec.seccomp = true
+	}
+	return sec, nil
+}
+
+// dropBounding removes every capability not in keep from this thread's
+// bounding set. Processes forked from this (locked) thread inherit it: for
+// root, execve then grants the bounding set (plus the inheritable set);
+// for other users it grants only the ambient set.
+func dropBounding(keep capMask, tr *trace.Tracer) error {
 	var dropped []string
 	for name, c := range capByName {
-		if keep[c] {
+		if keep&(1<<c) != 0 {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
@@ -69,25 +124,50 @@ func dropBounding(caps *specs.LinuxCapabilities, tr *trace.Tracer) error {
 		}
 		dropped = append(dropped, name)
 	}
-	// execve adds the inheritable set to root's permitted set whatever the
-	// bounding set says: keep only what the spec lists there.
+	if tr.On() {
+		tr.Step("caps", "prctl(PR_CAPBSET_DROP) for %d capabilities; bounding set kept: %s", len(dropped), maskString(keep))
+	}
+	return nil
+}
+
+// setInheritable makes this thread's inheritable set exactly names
+// (limited to the bounding set): execve adds the inheritable set to a root
+// program's permitted set whatever the bounding set says, and keeps it for
+// any program.
+func setInheritable(names []string, bounding capMask) error {
+	want, err := capsOf(names)
+	if err != nil {
+		return err
+	}
+	want &= bounding
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("capget: %w", err)
 	}
-	var inh [2]uint32
-	for _, name := range caps.Inheritable {
-		if c, ok := CapNumber(name); ok && keep[c] {
-			inh[c/32] |= 1 << (c % 32)
-		}
-	}
-	data[0].Inheritable, data[1].Inheritable = inh[0], inh[1]
+	data[0].Inheritable, data[1].Inheritable = uint32(want), uint32(want>>32)
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("capset inheritable: %w", err)
 	}
-	if tr.On() {
-		tr.Step("caps", "prctl(PR_CAPBSET_DROP) for %d capabilities; bounding set kept: %s", len(dropped), strings.Join(caps.Bounding, ","))
-	}
 	return nil
+}
+
+func maskString(m capMask) string {
+	var names []string
+	for name, c := range capByName {
+		if m&(1<<c) != 0 {
+			names = append(names, strings.TrimPrefix(name, "CAP_"))
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+// CapNames lists the capabilities this runtime knows ("CAP_CHOWN", ...).
+func CapNames() []string {
+	out := make([]string, 0, len(capByName))
+	for n := range capByName {
+		out = append(out, n)
+	}
+	return out
 }

@@ -22,18 +22,17 @@ import (
 // InitArg is argv[1] of the re-executed binary when it is a container's init.
 const InitArg = "__cfs_init"
 
-// Descriptors the parent passes to init (ExtraFiles start at 3).
-const (
-	initSyncFD  = 3
-	initTraceFD = 4
-)
+// initSyncFD is the sync socket, the parent's first ExtraFile; the other
+// descriptors it passes are numbered in initConfig.
+const initSyncFD = 3
 
 // Init is the container's first process: the cfs binary re-executed by the
 // parent inside the new namespaces. It prepares the root filesystem, waits
 // for start, then forks the user's program and stays as PID 1 to forward
-// signals and reap zombies, exiting with the program's status. It never
-// returns. The caller must have locked the main goroutine to the main
-// thread (capabilities and namespaces are per thread).
+// signals, reap zombies and serve exec requests (control_linux.go),
+// exiting with the program's status. It never returns. The caller must
+// have locked the main goroutine to the main thread (capabilities,
+// seccomp and namespaces are per thread).
 func Init() {
 	// No descriptor of the host may reach the container (CVE-2024-21626):
 	// everything above stdio is close-on-exec from here on.
@@ -54,32 +53,99 @@ func Init() {
 		os.Exit(ExitSetup)
 	}
 	var tr *trace.Tracer
-	if cfg.Trace {
-		tr = trace.FromFD(initTraceFD, "init")
+	if cfg.Trace && cfg.TraceFD > 0 {
+		tr = trace.FromFD(cfg.TraceFD, "init")
 		tr.SetStart(time.Unix(0, cfg.TraceStart))
 	}
-	code, err := runInit(c, &cfg, tr)
+	in := &initProc{c: c, cfg: &cfg, spec: cfg.Spec, tr: tr}
+	code, err := in.run()
 	if err != nil {
-		c.send(message{Type: msgError, Error: err.Error(), Code: code})
-		os.Exit(code)
+		in.fail(err, code)
 	}
 	os.Exit(code)
 }
 
-func runInit(c *syncConn, cfg *initConfig, tr *trace.Tracer) (int, error) {
-	spec := cfg.Spec
+// initProc is the state of the container's init.
+type initProc struct {
+	c    *syncConn
+	cfg  *initConfig
+	spec *specs.Spec
+	tr   *trace.Tracer
+	plan ns.Plan
+	sigs chan os.Signal
+	// ctl serves the control socket (OCI start, exec), nil without one;
+	// startReq is the request that started the program, answered once it
+	// runs.
+	ctl      *controlServer
+	startReq *ctlRequest
+	ptySlave *os.File
+	// timeNS: the program runs in a new time namespace (unshared for
+	// children by the main thread), so every process must be forked from
+	// the main thread.
+	timeNS bool
+	// sec is the security state of the main thread once set: the bounding
+	// set and no_new_privs that exec'd processes inherit.
+	sec threadSecurity
+}
+
+// fail reports a set-up error to whoever waits for it: the parent (sync
+// socket) or the `start` request on the control socket.
+func (in *initProc) fail(err error, code int) {
+	m := message{Type: msgError, Error: err.Error(), Code: code}
+	if in.startReq != nil {
+		in.startReq.conn.send(m)
+	}
+	in.c.send(m)
+}
+
+func (in *initProc) run() (int, error) {
+	cfg, spec, tr := in.cfg, in.spec, in.tr
 	sigsReady := notifySignals()
-	plan, err := ns.PlanFor(spec.Linux.Namespaces)
+	var err error
+	in.plan, err = ns.PlanFor(spec.Linux.Namespaces)
 	if err != nil {
 		return ExitSetup, err
 	}
-	if err := prepareRootfs(c, cfg, plan, tr); err != nil {
+	plan := in.plan
+	proc := spec.Process
+	if proc == nil {
+		if cfg.ControlFD <= 0 {
+			return ExitSetup, errors.New("config has no process")
+		}
+		// OCI: process is optional at create, required at start.
+		proc = &specs.Process{}
+	}
+	if err := mountRootfs(in.c, cfg, plan, tr); err != nil {
 		return ExitSetup, err
 	}
-	if plan.Clone&ns.NEWUTS != 0 && spec.Hostname != "" {
+	// Namespaces and mounts exist: the runtime runs prestart and
+	// createRuntime hooks now, then we run createContainer hooks here, in
+	// the container's namespaces and still before pivot_root (config.md,
+	// "POSIX-platform Hooks").
+	if cfg.ParentHooks {
+		if err := in.c.send(message{Type: msgHooks}); err != nil {
+			return ExitSetup, fmt.Errorf("report hooks: %w", err)
+		}
+		var m message
+		if _, err := in.c.recvRaw(&m); err != nil || m.Type != msgResume {
+			return ExitSetup, fmt.Errorf("waiting for the runtime's hooks: %v (%q)", err, m.Type)
+		}
+	}
+	if err := RunHooks(HookCreateContainer, HooksOf(spec, HookCreateContainer), in.state(specs.StateCreating), tr); err != nil {
+		return ExitSetup, err
+	}
+	if err := finishRootfs(cfg, plan, tr); err != nil {
+		return ExitSetup, err
+	}
+	if spec.Hostname != "" && plan.Has(specs.UTSNamespace) {
 		tr.Step("uts", "sethostname(%q)", spec.Hostname)
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return ExitSetup, fmt.Errorf("set hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" && plan.Has(specs.UTSNamespace) {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return ExitSetup, fmt.Errorf("set domainname %q: %w", spec.Domainname, err)
 		}
 	}
 	if plan.Clone&ns.NEWNET != 0 {
@@ -87,100 +153,205 @@ func runInit(c *syncConn, cfg *initConfig, tr *trace.Tracer) (int, error) {
 			return ExitSetup, err
 		}
 	}
-	proc := spec.Process
-	if proc == nil {
-		return ExitSetup, errors.New("config has no process")
-	}
-	var ptyMaster, ptySlave *os.File
 	if proc.Terminal {
-		ptyMaster, ptySlave, err = openPty(tr)
+		master, slave, err := openPty(tr)
 		if err != nil {
 			return ExitSetup, err
 		}
+		in.ptySlave = slave
 		if proc.ConsoleSize != nil {
-			unix.IoctlSetWinsize(int(ptyMaster.Fd()), unix.TIOCSWINSZ, &unix.Winsize{
+			unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{
 				Row: uint16(proc.ConsoleSize.Height), Col: uint16(proc.ConsoleSize.Width)})
 		}
-		if err := c.send(message{Type: msgPty}, int(ptyMaster.Fd())); err != nil {
+		if err := in.c.send(message{Type: msgPty}, int(master.Fd())); err != nil {
 			return ExitSetup, fmt.Errorf("send pty master: %w", err)
 		}
-		ptyMaster.Close()
+		master.Close()
 	}
-	if err := setRlimits(proc.Rlimits, tr); err != nil {
-		return ExitSetup, err
+	if cfg.ControlFD > 0 {
+		in.ctl = startControlServer(cfg.ControlFD)
 	}
-	if err := c.send(message{Type: msgReady}); err != nil {
+	if err := in.c.send(message{Type: msgReady}); err != nil {
 		return ExitSetup, fmt.Errorf("report ready: %w", err)
 	}
-	if err := waitStart(c, cfg); err != nil {
-		return ExitSetup, err
+	// The parent joins the memory hierarchy and sets the limits, then
+	// says so: now we are in our cgroup everywhere, and a new cgroup
+	// namespace rooted there hides the host's hierarchy.
+	var m message
+	if _, err := in.c.recvRaw(&m); err != nil || m.Type != msgResume {
+		return ExitSetup, fmt.Errorf("waiting for the cgroup: %v (%q)", err, m.Type)
 	}
-	// The parent has put us in our cgroup by now: a new cgroup namespace
-	// rooted there hides the host's hierarchy.
 	if plan.Clone&ns.NEWCGROUP != 0 {
 		tr.Step("unshare", "unshare(CLONE_NEWCGROUP)")
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return ExitSetup, fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
 	}
-	if proc.OOMScoreAdj != nil {
-		os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0)
-	}
-	if err := dropBounding(proc.Capabilities, tr); err != nil {
+	in.sigs = <-sigsReady
+	if in.ctl != nil {
+		code, err := in.waitStartRequest()
+		if err != nil || code >= 0 {
+			return code, err
+		}
+	} else if err := waitStart(in.c, cfg); err != nil {
 		return ExitSetup, err
 	}
-	if proc.NoNewPrivileges {
-		tr.Step("prctl", "PR_SET_NO_NEW_PRIVS")
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return ExitSetup, fmt.Errorf("set no_new_privs: %w", err)
+	pid, code, err := in.startProgram()
+	if err != nil {
+		if in.startReq == nil || (code != ExitNotFound && code != ExitNotExecutable) {
+			return code, err
+		}
+		// OCI start: the program could not be executed. start itself
+		// succeeds (runtime.md asks for an error only when process is
+		// unset); the container stops at once with the shell's status
+		// and the reason on its stderr.
+		fmt.Fprintf(os.Stderr, "cfs-runtime: %v\n", err)
+		in.startReq.conn.send(message{Type: msgStarted})
+		in.startReq.conn.close()
+		in.startReq = nil
+		return code, nil
+	}
+	started := message{Type: msgStarted, Pid: pid}
+	if in.startReq != nil {
+		in.startReq.conn.send(started)
+		in.startReq.conn.close()
+		in.startReq = nil
+	}
+	in.c.send(started)
+	in.c.close()
+	if tr.On() {
+		tr.Step("wait", "pid 1 forwards signals to pid %d and reaps zombies", pid)
+	}
+	return in.supervise(pid), nil
+}
+
+// state is the container state given to hooks that init runs.
+func (in *initProc) state(status specs.ContainerState) *specs.State {
+	return &specs.State{
+		Version: specs.Version, ID: in.cfg.ID, Status: status, Pid: in.cfg.HostPid,
+		Bundle: in.cfg.Bundle, Annotations: in.spec.Annotations,
+	}
+}
+
+// startProgram applies the container's security settings to the main
+// thread, runs startContainer hooks and forks the program from it.
+func (in *initProc) startProgram() (pid, code int, err error) {
+	spec, proc, tr := in.spec, in.spec.Process, in.tr
+	if proc == nil {
+		return 0, ExitSetup, errors.New("process is not set in the config: nothing to start")
+	}
+	if len(proc.Args) == 0 {
+		return 0, ExitSetup, errors.New("process.args is empty")
+	}
+	if proc.OOMScoreAdj != nil {
+		tr.Step("oom", "oom_score_adj = %d", *proc.OOMScoreAdj)
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
+			// Lowering the score needs CAP_SYS_RESOURCE, which some hosts
+			// (the development VM) do not give even to root; CRI asks
+			// -998 for every pod sandbox. Keep the current score then.
+			if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
+				return 0, ExitSetup, fmt.Errorf("set oom_score_adj %d: %w", *proc.OOMScoreAdj, err)
+			}
+			tr.Step("oom", "oom_score_adj %d refused (no CAP_SYS_RESOURCE): keeping the current score", *proc.OOMScoreAdj)
 		}
 	}
-	if err := ensureCwd(proc.Cwd, tr); err != nil {
-		return ExitSetup, err
+	if err := RunHooks(HookStartContainer, HooksOf(spec, HookStartContainer), in.state(specs.StateCreated), tr); err != nil {
+		return 0, ExitSetup, err
 	}
-	argv0, code, err := lookPath(proc.Args, proc.Env, proc.Cwd)
+	if err := ensureCwd(proc.Cwd, tr); err != nil {
+		return 0, ExitSetup, err
+	}
+	if spec.Linux.Personality != nil {
+		if err := setPersonality(spec.Linux.Personality, tr); err != nil {
+			return 0, ExitSetup, err
+		}
+	}
+	// Security last: bounding set and inheritable capabilities, then
+	// no_new_privs, then the seccomp filter, all on this (main) thread,
+	// which every process of the container is forked from.
+	in.sec, err = applyThreadSecurity(proc, spec.Linux.Seccomp, tr)
 	if err != nil {
-		return code, err
+		return 0, ExitSetup, err
 	}
 	stdio := []uintptr{0, 1, 2}
+	if in.ptySlave != nil {
+		fd := in.ptySlave.Fd()
+		stdio = []uintptr{fd, fd, fd}
+	}
+	for _, fd := range in.cfg.ExtraFDs {
+		stdio = append(stdio, uintptr(fd))
+	}
+	// Rlimits are per process: set on init just before the fork, so the
+	// program gets them from its first instruction; init then takes back
+	// its soft limits up to the (lowered) hard ones, so that a small
+	// RLIMIT_AS or RLIMIT_CPU meant for the program does not end init,
+	// a Go process with a large address space reservation.
+	if err := setRlimits(proc.Rlimits, tr); err != nil {
+		return 0, ExitSetup, err
+	}
+	pid, code, err = forkProcess(proc, stdio, in.ptySlave != nil, nil, tr)
+	softToHard(proc.Rlimits)
+	if in.ptySlave != nil {
+		in.ptySlave.Close()
+		in.ptySlave = nil
+	}
+	for _, fd := range in.cfg.ExtraFDs {
+		unix.Close(fd)
+	}
+	return pid, code, err
+}
+
+// forkProcess forks and execs proc from the calling thread with the given
+// descriptors (0, 1, 2 and up). The calling thread's bounding set,
+// inheritable set, no_new_privs and seccomp filter are inherited. pidfd,
+// when not nil, receives a pidfd of the child.
+func forkProcess(proc *specs.Process, files []uintptr, tty bool, pidfd *int, tr *trace.Tracer) (int, int, error) {
+	argv0, code, err := lookPath(proc.Args, proc.Env, proc.Cwd)
+	if err != nil {
+		return 0, code, err
+	}
 	attr := &syscall.SysProcAttr{
 		Setsid:     true,
 		Credential: &syscall.Credential{Uid: proc.User.UID, Gid: proc.User.GID, Groups: proc.User.AdditionalGids},
+		PidFD:      pidfd,
 	}
 	if proc.User.AdditionalGids == nil {
 		attr.Credential.Groups = []uint32{}
 	}
-	if ptySlave != nil {
-		fd := ptySlave.Fd()
-		stdio = []uintptr{fd, fd, fd}
+	if tty {
 		attr.Setctty = true
 		attr.Ctty = 0
 	}
+	if proc.Capabilities != nil {
+		for _, name := range proc.Capabilities.Ambient {
+			c, ok := CapNumber(name)
+			if !ok {
+				return 0, ExitSetup, fmt.Errorf("ambient capability %q: unknown", name)
+			}
+			attr.AmbientCaps = append(attr.AmbientCaps, uintptr(c))
+		}
+	}
+	umask := 0o022
+	if proc.User.Umask != nil {
+		umask = int(*proc.User.Umask)
+	}
 	if tr.On() {
-		tr.Step("exec", "fork, setsid, setgroups(%v), setgid(%d), setuid(%d), chdir(%q)", attr.Credential.Groups, proc.User.GID, proc.User.UID, proc.Cwd)
+		tr.Step("exec", "fork, setsid, setgroups(%v), setgid(%d), setuid(%d), umask %#o, chdir(%q)", attr.Credential.Groups, proc.User.GID, proc.User.UID, umask, proc.Cwd)
 		tr.Step("exec", "execve(%q, %q, env=%q)", argv0, proc.Args, proc.Env)
 	}
-	// Signals must be caught before the child exists so none is lost; the
-	// subscription (begun in notifySignals) is complete by now.
-	sigs := <-sigsReady
+	// umask is per process (fs_struct): set it for the fork only.
+	old := syscall.Umask(umask)
 	pid, err := syscall.ForkExec(argv0, proc.Args, &syscall.ProcAttr{
 		Dir:   proc.Cwd,
 		Env:   proc.Env,
-		Files: stdio,
+		Files: files,
 		Sys:   attr,
 	})
+	syscall.Umask(old)
 	if err != nil {
-		return execErrorCode(err), fmt.Errorf("exec %q: %w", proc.Args[0], err)
+		return 0, execErrorCode(err), fmt.Errorf("exec %q: %w", proc.Args[0], err)
 	}
-	if ptySlave != nil {
-		ptySlave.Close()
-	}
-	c.send(message{Type: msgStarted, Pid: pid})
-	c.close()
-	if tr.On() {
-		tr.Step("wait", "pid 1 forwards signals to pid %d and reaps zombies", pid)
-	}
-	return reap(pid, sigs), nil
+	return pid, 0, nil
 }
 
 // notifySignals subscribes to every signal in the background: enabling ~65
@@ -234,38 +405,6 @@ func waitStart(c *syncConn, cfg *initConfig) error {
 		return fmt.Errorf("waiting for start: got %q", m.Type)
 	}
 	return nil
-}
-
-// reap forwards signals to the main process and reaps every child until
-// the main process exits; it returns the exit code to report (128+n for a
-// signal, as shells do).
-func reap(main int, sigs chan os.Signal) int {
-	for sig := range sigs {
-		s := sig.(syscall.Signal)
-		if s != syscall.SIGCHLD {
-			if s != syscall.SIGURG { // the Go runtime's own preemption signal
-				unix.Kill(main, s)
-			}
-			continue
-		}
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if pid <= 0 || err != nil {
-				break
-			}
-			if pid == main {
-				if ws.Signaled() {
-					return 128 + int(ws.Signal())
-				}
-				return ws.ExitStatus()
-			}
-		}
-	}
-	return ExitSetup
 }
 
 func execErrorCode(err error) int {
@@ -342,11 +481,28 @@ func setRlimits(rl []specs.POSIXRlimit, tr *trace.Tracer) error {
 			return fmt.Errorf("rlimit %q: unknown", r.Type)
 		}
 		tr.Step("rlimit", "setrlimit(%s, soft=%d, hard=%d)", r.Type, r.Soft, r.Hard)
-		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {
+		// syscall.Setrlimit, not prlimit: for RLIMIT_NOFILE it also stops
+		// the Go runtime from restoring its start-up soft limit in the
+		// children it forks.
+		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			var cur unix.Rlimit
+			unix.Getrlimit(res, &cur)
+			if errors.Is(err, unix.EPERM) && r.Hard > cur.Max {
+				return fmt.Errorf("rlimit %s: raising the hard limit from %d to %d needs CAP_SYS_RESOURCE, which this runtime does not have: %w", r.Type, cur.Max, r.Hard, err)
+			}
 			return fmt.Errorf("rlimit %s (soft %d, hard %d): %w", r.Type, r.Soft, r.Hard, err)
 		}
 	}
 	return nil
+}
+
+// softToHard raises the soft limits of rl back to their hard limits.
+func softToHard(rl []specs.POSIXRlimit) {
+	for _, r := range rl {
+		if res, ok := rlimitByName[r.Type]; ok && r.Soft < r.Hard {
+			syscall.Setrlimit(res, &syscall.Rlimit{Cur: r.Hard, Max: r.Hard})
+		}
+	}
 }
 
 var rlimitByName = map[string]int{

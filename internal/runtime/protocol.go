@@ -31,6 +31,23 @@ type initConfig struct {
 	// writing (OCI create/start run in different processes); otherwise it
 	// waits for a "start" message on the sync socket.
 	ExecFIFO string `json:"execFifo,omitempty"`
+	// ID and Bundle describe the container to its hooks (state on stdin).
+	ID     string `json:"id,omitempty"`
+	Bundle string `json:"bundle,omitempty"`
+	// HostPid is init's pid as the runtime sees it (the state's pid).
+	HostPid int `json:"hostPid,omitempty"`
+	// TraceFD, ControlFD and ExtraFDs are descriptor numbers in init (the
+	// parent's ExtraFiles start at 3, after the sync socket); -1 or empty
+	// when absent. ExtraFDs become the program's 3, 4, ... (--preserve-fds).
+	TraceFD   int   `json:"traceFd,omitempty"`
+	ControlFD int   `json:"controlFd,omitempty"`
+	ExtraFDs  []int `json:"extraFds,omitempty"`
+	// ParentHooks: the parent runs prestart and createRuntime hooks when
+	// init reports msgHooks, before pivot_root.
+	ParentHooks bool `json:"parentHooks,omitempty"`
+	// NoPivot: move the root with MS_MOVE and chroot instead of
+	// pivot_root (a rootfs on ramfs/initramfs cannot be pivoted).
+	NoPivot bool `json:"noPivot,omitempty"`
 }
 
 // message is one sync-socket message (SOCK_SEQPACKET keeps boundaries).
@@ -50,6 +67,8 @@ const (
 	msgStarted = "started" // init: user process forked and exec'd (Pid)
 	msgError   = "error"   // init: setup failed
 	msgPty     = "pty"     // init: pty master attached as SCM_RIGHTS
+	msgHooks   = "hooks"   // init: namespaces and mounts exist, run prestart/createRuntime
+	msgResume  = "resume"  // parent: hooks done, go on to pivot_root
 )
 
 // Exit codes for failures before the user's program runs (Docker's).

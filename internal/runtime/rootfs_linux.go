@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -25,55 +28,25 @@ var defaultDevices = []specs.LinuxDevice{
 	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
 }
 
-// prepareRootfs builds the container's root in our private mount
-// namespace and pivots into it. Order: propagation, the rootfs itself, the
-// spec's mounts, device nodes and /dev links, pivot_root, masked and
-// read-only paths, a read-only root.
-func prepareRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) error {
+// mountRootfs builds the container's root in our private mount namespace:
+// propagation, the rootfs itself, the spec's mounts, device nodes and /dev
+// links. finishRootfs then pivots into it. Hooks that must run before
+// pivot_root (prestart, createRuntime, createContainer) run in between.
+func mountRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) error {
 	spec := cfg.Spec
-	if plan.Clone&ns.NEWNS == 0 {
-		return errors.New("a new mount namespace is required")
-	}
 	unix.Umask(0)
 	defer unix.Umask(0o022)
-
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := spec.Linux.RootfsPropagation; p != "" {
-		f, ok := mount.PropagationFlag(p)
-		if !ok {
-			return fmt.Errorf("rootfsPropagation %q: unknown", p)
-		}
-		prop = f
-	}
-	tr.Step("mount", "make / %s (nothing we mount propagates to the host)", mount.FlagString(prop))
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("set propagation of /: %w", err)
-	}
-
 	root := cfg.Rootfs
-	if len(cfg.RootfsMounts) == 0 {
-		// pivot_root needs the new root to be a mount point.
-		if err := mount.Do(mount.Mount{Source: root, Target: root, Flags: mount.BIND | mount.REC}, tr); err != nil {
+	if plan.Has(specs.MountNamespace) {
+		if err := prepareRoot(c, cfg, plan, tr); err != nil {
 			return err
 		}
-	}
-	rootfsMounts := cfg.RootfsMounts
-	if plan.Clone&ns.NEWUSER != 0 && len(rootfsMounts) > 0 {
-		var err error
-		if rootfsMounts, err = attachIdmappedLayers(c, root, rootfsMounts, tr); err != nil {
-			return err
-		}
-	}
-	for _, m := range rootfsMounts {
-		m.Target = root
-		if err := mount.Do(m, tr); err != nil {
-			return err
-		}
-	}
-	// The root mount's own propagation: private unless asked, so that the
-	// pivot_root below is allowed (it refuses shared parents).
-	if err := unix.Mount("", root, "", unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make rootfs private: %w", err)
+	} else {
+		// No mount namespace: the container shares the runtime's. Nothing
+		// may be made private or slave (that would change the host's
+		// mounts); the spec's mounts are made in the host's namespace
+		// (delete removes them) and finishRootfs uses chroot.
+		tr.Step("mount", "no mount namespace: mounts go to the runtime's namespace, chroot instead of pivot_root")
 	}
 
 	userns := plan.Has(specs.UserNamespace)
@@ -90,7 +63,10 @@ func prepareRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer)
 			continue
 		}
 		if m.IsBind() && !filepath.IsAbs(m.Source) {
-			m.Source = filepath.Join(cfg.Bundle(), m.Source)
+			m.Source = filepath.Join(cfg.bundleDir(), m.Source)
+		}
+		if slices.Contains(sm.Options, "idmap") || slices.Contains(sm.Options, "ridmap") {
+			return fmt.Errorf("mount %s: idmapped bind mounts (option idmap) are not supported by this runtime yet", sm.Destination)
 		}
 		err = mount.MountIn(root, m, tr)
 		if err != nil && m.Type == "sysfs" && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) {
@@ -114,11 +90,46 @@ func prepareRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer)
 			return err
 		}
 	}
-	if err := mount.PivotRoot(root, tr); err != nil {
-		return err
+	return nil
+}
+
+// finishRootfs pivots into the root mountRootfs built, then masks paths,
+// makes paths read-only, writes sysctls and, if asked, remounts the root
+// read-only.
+func finishRootfs(cfg *initConfig, plan ns.Plan, tr *trace.Tracer) error {
+	spec, root := cfg.Spec, cfg.Rootfs
+	unix.Umask(0)
+	defer unix.Umask(0o022)
+	switch {
+	case !plan.Has(specs.MountNamespace):
+		tr.Step("pivot", "chroot(%q) (no mount namespace)", root)
+		if err := unix.Chdir(root); err != nil {
+			return fmt.Errorf("chdir to new root %q: %w", root, err)
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot %q: %w", root, err)
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+	case cfg.NoPivot:
+		if err := moveRoot(root, tr); err != nil {
+			return err
+		}
+	default:
+		if err := mount.PivotRoot(root, tr); err != nil {
+			return err
+		}
+		if p, _ := rootPropagation(spec); p != 0 {
+			tr.Step("mount", "make / %s (rootfsPropagation)", mount.FlagString(p))
+			if err := unix.Mount("", "/", "", p, ""); err != nil {
+				return fmt.Errorf("set rootfsPropagation %s: %w", spec.Linux.RootfsPropagation, err)
+			}
+		}
 	}
-	for _, p := range spec.Linux.MaskedPaths {
-		if err := mount.MaskPath(p, tr); err != nil {
+	// Sysctls first: /proc/sys is usually one of the read-only paths.
+	for k, v := range spec.Linux.Sysctl {
+		if err := writeSysctl(k, v, tr); err != nil {
 			return err
 		}
 	}
@@ -127,8 +138,8 @@ func prepareRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer)
 			return err
 		}
 	}
-	for k, v := range spec.Linux.Sysctl {
-		if err := writeSysctl(k, v, tr); err != nil {
+	for _, p := range spec.Linux.MaskedPaths {
+		if err := mount.MaskPath(p, tr); err != nil {
 			return err
 		}
 	}
@@ -146,8 +157,159 @@ func prepareRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer)
 	return nil
 }
 
-// Bundle is the directory relative bind sources resolve against.
-func (c *initConfig) Bundle() string { return filepath.Dir(c.Rootfs) }
+// prepareRoot sets up propagation and makes the root a mount point:
+// first / becomes rslave (rshared if the spec asks for shared
+// propagation, so that the root can be a peer of the host's mounts), so
+// nothing we mount propagates to the host; the parent of the rootfs is made
+// private if it is shared (pivot_root refuses shared parents); then the
+// rootfs is bound onto itself (or the engine's overlay mounted there).
+// The spec's rootfsPropagation is applied to the new / after pivot_root
+// (finishRootfs): applied here, "unbindable" would make the bind below
+// fail.
+func prepareRoot(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) error {
+	root := cfg.Rootfs
+	want, err := rootPropagation(cfg.Spec)
+	if err != nil {
+		return err
+	}
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if want&unix.MS_SHARED != 0 {
+		prop = unix.MS_SHARED | unix.MS_REC
+	}
+	tr.Step("mount", "make / %s (nothing we mount propagates to the host)", mount.FlagString(prop))
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
+	}
+	if prop&unix.MS_SHARED != 0 {
+		if err := parentMountPrivate(root, tr); err != nil {
+			return err
+		}
+	}
+	if len(cfg.RootfsMounts) == 0 {
+		// pivot_root needs the new root to be a mount point.
+		if err := mount.Do(mount.Mount{Source: root, Target: root, Flags: mount.BIND | mount.REC}, tr); err != nil {
+			return err
+		}
+	}
+	rootfsMounts := cfg.RootfsMounts
+	if plan.Clone&ns.NEWUSER != 0 && len(rootfsMounts) > 0 {
+		var err error
+		if rootfsMounts, err = attachIdmappedLayers(c, root, rootfsMounts, tr); err != nil {
+			return err
+		}
+	}
+	for _, m := range rootfsMounts {
+		m.Target = root
+		if err := mount.Do(m, tr); err != nil {
+			return err
+		}
+	}
+	// The root mount's own propagation until pivot_root, which refuses a
+	// shared one: private by default, slave when the spec asks for slave
+	// or shared propagation (host mounts keep propagating in).
+	own := uintptr(unix.MS_PRIVATE)
+	if want&(unix.MS_SLAVE|unix.MS_SHARED) != 0 {
+		own = unix.MS_SLAVE
+	}
+	if err := unix.Mount("", root, "", own, ""); err != nil {
+		return fmt.Errorf("set propagation of the rootfs: %w", err)
+	}
+	return nil
+}
+
+// rootPropagation parses linux.rootfsPropagation (0 when unset).
+func rootPropagation(spec *specs.Spec) (uintptr, error) {
+	p := spec.Linux.RootfsPropagation
+	if p == "" {
+		return 0, nil
+	}
+	f, ok := mount.PropagationFlag(p)
+	if !ok {
+		return 0, fmt.Errorf("rootfsPropagation %q: unknown", p)
+	}
+	return f, nil
+}
+
+// parentMountPrivate makes the mount that holds path private when it is
+// shared (pivot_root(2): the parent of new_root must not be shared).
+func parentMountPrivate(path string, tr *trace.Tracer) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	best, shared := "", false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		mp := unescapeOctal(f[4])
+		if (mp == "/" || path == mp || strings.HasPrefix(path, mp+"/")) && len(mp) >= len(best) {
+			best, shared = mp, false
+			for _, opt := range f[6:] {
+				if opt == "-" {
+					break
+				}
+				if strings.HasPrefix(opt, "shared:") {
+					shared = true
+				}
+			}
+		}
+	}
+	if best == "" || !shared {
+		return nil
+	}
+	tr.Step("mount", "make %s private (parent mount of the rootfs)", best)
+	if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make %s private: %w", best, err)
+	}
+	return nil
+}
+
+// unescapeOctal undoes mountinfo's \ooo escapes (space, tab, newline, backslash).
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// bundleDir is the directory relative bind sources resolve against.
+func (c *initConfig) bundleDir() string {
+	if c.Bundle != "" {
+		return c.Bundle
+	}
+	return filepath.Dir(c.Rootfs)
+}
+
+// moveRoot makes root the root without pivot_root (--no-pivot, for a
+// rootfs on ramfs, which pivot_root refuses): MS_MOVE it onto / and chroot.
+// The old root stays reachable to anyone who escapes the chroot; runc
+// documents the same caveat.
+func moveRoot(root string, tr *trace.Tracer) error {
+	tr.Step("pivot", "mount(%q, \"/\", MS_MOVE), chroot(\".\") (--no-pivot)", root)
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("chdir to new root %q: %w", root, err)
+	}
+	if err := unix.Mount(root, "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move root %q: %w", root, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	return unix.Chdir("/")
+}
 
 func createDevices(root string, spec *specs.Spec, userns bool, tr *trace.Tracer) error {
 	devs := append([]specs.LinuxDevice{}, defaultDevices...)

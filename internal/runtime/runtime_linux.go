@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -39,6 +40,32 @@ type Config struct {
 	// cgroups.DetectHost(). The engine passes a view without the
 	// hierarchies a container does not need (its own net_cls mount).
 	CgroupHost *cgroups.Host
+	// Bundle is the OCI bundle directory: relative bind sources resolve
+	// against it and hooks get it in the state. Empty means the directory
+	// above Rootfs.
+	Bundle string
+	// Control, when set, is a listening SOCK_SEQPACKET unix socket that
+	// init serves once the root filesystem is ready: `start` from another
+	// process (instead of Start or ExecFIFO) and exec (control_linux.go).
+	// Spawn passes it to init; the caller keeps its own copy.
+	Control *os.File
+	// ExtraFiles become the program's descriptors 3, 4, ... (OCI
+	// --preserve-fds, socket activation).
+	ExtraFiles []*os.File
+	// NoPivot roots the container with MS_MOVE and chroot instead of
+	// pivot_root (for a rootfs on ramfs).
+	NoPivot bool
+	// EarlyCgroup: Spawn creates the cgroup and forks init inside it, in
+	// every hierarchy the memory one included, instead of Setup moving
+	// init there. Moving a process between cgroups takes the kernel's
+	// cgroup_threadgroup_rwsem for writing, which waits for an RCU grace
+	// period (10-15 ms on the development VM) unless the mover is the
+	// thread itself: the thread that forks init joins with "0" written to
+	// each v1 hierarchy's tasks file (cgroup-v1.rst; the kernel skips the
+	// global lock for the calling thread) and clone3(CLONE_INTO_CGROUP)
+	// for cgroup2. Init's own start-up memory is then charged to the
+	// container (a few MiB), which the engine avoids for tiny --memory.
+	EarlyCgroup bool
 }
 
 // Container is a created (or started) container seen from its parent.
@@ -53,6 +80,11 @@ type Container struct {
 	plan   ns.Plan
 	waited bool
 	status int
+	// Descriptor numbers in init (see initConfig).
+	traceFD, controlFD int
+	extraFDs           []int
+	// early: init was born in its cgroup (Config.EarlyCgroup).
+	early bool
 }
 
 // Create starts the container's init in new namespaces and a new cgroup,
@@ -77,16 +109,21 @@ func Create(cfg *Config) (*Container, error) {
 // Destroy must be.
 func Spawn(cfg *Config) (_ *Container, err error) {
 	spec := cfg.Spec
-	if spec == nil || spec.Linux == nil || spec.Process == nil {
+	if spec == nil || spec.Linux == nil || (spec.Process == nil && cfg.Control == nil) {
 		return nil, errors.New("spec needs linux and process sections")
+	}
+	if err := CheckSpec(spec); err != nil {
+		return nil, err
 	}
 	plan, err := ns.PlanFor(spec.Linux.Namespaces)
 	if err != nil {
 		return nil, err
 	}
-	if len(plan.Join) > 0 {
-		return nil, fmt.Errorf("joining existing namespaces is not supported yet (%v)", plan.Join)
+	joins, err := openJoins(plan)
+	if err != nil {
+		return nil, err
 	}
+	defer closeJoins(joins)
 	tr := cfg.Tracer
 	c := &Container{ID: cfg.ID, tr: tr, plan: plan}
 	parent, child, err := newSyncPair()
@@ -103,14 +140,28 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 	cmd.Env = []string{"GOMAXPROCS=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
 	cmd.ExtraFiles = []*os.File{child}
+	// ExtraFiles start at descriptor 3 in init.
+	add := func(f *os.File) int {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		return 2 + len(cmd.ExtraFiles)
+	}
+	c.traceFD, c.controlFD = -1, -1
 	if tr.On() {
 		if f, ok := tr.Writer().(*os.File); ok {
-			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+			c.traceFD = add(f)
 		}
 	}
+	if cfg.Control != nil {
+		c.controlFD = add(cfg.Control)
+	}
+	for _, f := range cfg.ExtraFiles {
+		c.extraFDs = append(c.extraFDs, add(f))
+	}
 	// The cgroup namespace is unshared by init once it is in its cgroup:
-	// created here it would be rooted in ours.
-	clone := plan.Clone &^ ns.NEWCGROUP
+	// created here it would be rooted in ours. A new time namespace is
+	// made on the thread that forks init (startIn), where its offsets can
+	// still be written.
+	clone := plan.Clone &^ (ns.NEWCGROUP | ns.NEWTIME)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: clone}
 	if clone&ns.NEWUSER != 0 {
 		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
@@ -130,7 +181,16 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 			tr.Step("userns", "gid_map: container %d -> host %d (%d ids)", m.ContainerID, m.HostID, m.Size)
 		}
 	}
-	err = cmd.Start()
+	var cgDirs map[string]string
+	if cfg.EarlyCgroup {
+		if c.cg, err = makeCgroup(cfg); err != nil {
+			child.Close()
+			return nil, err
+		}
+		c.early = true
+		cgDirs = c.cg.Paths()
+	}
+	err = startIn(cmd, joins, plan.Clone&ns.NEWTIME != 0, spec.Linux.TimeOffsets, cgDirs, tr)
 	child.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start container init: %w", err)
@@ -150,34 +210,27 @@ func (c *Container) Setup(cfg *Config) (err error) {
 			c.Destroy()
 		}
 	}()
-	host := cfg.CgroupHost
-	if host == nil {
-		if host, err = cgroups.DetectHost(); err != nil {
-			return fmt.Errorf("detect cgroup layout: %w", err)
+	if c.cg == nil {
+		if c.cg, err = makeCgroup(cfg); err != nil {
+			return err
 		}
 	}
-	cgPath := spec.Linux.CgroupsPath
-	if cgPath == "" {
-		cgPath = "/cfs/" + cfg.ID
-	}
-	cg, err := cgroups.New(host, cgPath, tr)
-	if err != nil {
-		return err
-	}
-	if err := cg.Create(); err != nil {
-		cg.Destroy()
-		return err
-	}
-	c.cg = cg
 	specJSON := cfg.SpecJSON
 	if specJSON == nil {
 		if specJSON, err = json.Marshal(spec); err != nil {
 			return fmt.Errorf("encode spec: %w", err)
 		}
 	}
+	bundle := cfg.Bundle
+	if bundle == "" {
+		bundle = filepath.Dir(cfg.Rootfs)
+	}
+	parentHooks := len(HooksOf(spec, HookPrestart))+len(HooksOf(spec, HookCreateRuntime)) > 0
 	if err := c.sync.send(initConfig{
 		SpecJSON: specJSON, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
 		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO,
+		ID: cfg.ID, Bundle: bundle, HostPid: c.Pid, TraceFD: c.traceFD, ControlFD: c.controlFD,
+		ExtraFDs: c.extraFDs, ParentHooks: parentHooks, NoPivot: cfg.NoPivot,
 	}); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
@@ -189,8 +242,10 @@ func (c *Container) Setup(cfg *Config) (err error) {
 	// Joining the cgroup runs while init builds the root filesystem; the
 	// memory hierarchy waits until init is ready, so that init's start-up
 	// memory stays charged outside the container (`--memory 1m` works).
-	if err := c.cg.AddSome(c.Pid, false); err != nil {
-		return err
+	if !c.early {
+		if err := c.cg.AddSome(c.Pid, false); err != nil {
+			return err
+		}
 	}
 	for {
 		m, fds, err := c.recv()
@@ -202,16 +257,40 @@ func (c *Container) Setup(cfg *Config) (err error) {
 			if len(fds) != 1 {
 				return errors.New("init sent no pty master")
 			}
-			c.pty = os.NewFile(uintptr(fds[0]), "pty-master")
+			// The name is what runc's console socket payload carries.
+			c.pty = os.NewFile(uintptr(fds[0]), "/dev/ptmx")
 			continue
-		case msgReady:
-			if err := c.cg.AddSome(c.Pid, true); err != nil {
+		case msgHooks:
+			// Namespaces and mounts exist, pivot_root has not happened:
+			// prestart (deprecated, state "created" as the conformance
+			// suite expects) then createRuntime, in our namespaces.
+			st := &specs.State{Version: specs.Version, ID: cfg.ID, Status: specs.StateCreated, Pid: c.Pid,
+				Bundle: bundle, Annotations: spec.Annotations}
+			if err := RunHooks(HookPrestart, HooksOf(spec, HookPrestart), st, tr); err != nil {
 				return err
 			}
-			if spec.Linux.Resources != nil {
-				if err := c.cg.Set(spec.Linux.Resources); err != nil {
+			st.Status = specs.StateCreating
+			if err := RunHooks(HookCreateRuntime, HooksOf(spec, HookCreateRuntime), st, tr); err != nil {
+				return err
+			}
+			if err := c.sync.send(message{Type: msgResume}); err != nil {
+				return fmt.Errorf("resume init after hooks: %w", err)
+			}
+			continue
+		case msgReady:
+			if !c.early {
+				if err := c.cg.AddSome(c.Pid, true); err != nil {
 					return err
 				}
+			}
+			if spec.Linux.Resources != nil {
+				if err := c.cg.Set(WithInitTasks(withDefaultDeviceRules(spec.Linux.Resources), c.Pid)); err != nil {
+					return err
+				}
+			}
+			// Init unshares its cgroup namespace now.
+			if err := c.sync.send(message{Type: msgResume}); err != nil {
+				return fmt.Errorf("resume init: %w", err)
 			}
 			return nil
 		default:
@@ -262,10 +341,13 @@ func (c *Container) Start() (int, error) {
 	// The user's program, forked with init's score, is now the OOM
 	// killer's choice in the container's memory cgroup: init (a Go
 	// process, larger than a small limit) must not be, or a --memory 4m
-	// container would lose its init instead of its memory hog. Written
-	// from the host because lowering the score needs CAP_SYS_RESOURCE in
-	// the initial user namespace.
-	os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", c.Pid), []byte("-1000"), 0)
+	// container would lose its init instead of its memory hog. Not
+	// earlier: the program would inherit the score. Written from the host
+	// because lowering a score needs CAP_SYS_RESOURCE in the initial user
+	// namespace; without it (some sandboxes drop it) init keeps its score.
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", c.Pid), []byte("-1000"), 0); err != nil {
+		c.tr.Step("oom", "init keeps its OOM score: %v", err)
+	}
 	return m.Pid, nil
 }
 
@@ -324,4 +406,81 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
 	}
 	return out
+}
+
+// WithInitTasks returns r with the pids limit raised by the number of
+// threads of the container's init (pid) plus initTaskSlack: the pids
+// controller counts them, but the limit is meant for the program
+// (Docker's --pids-limit counts runc's init, which has become the
+// program). A Go init has 6 to 8 threads on the development VM; without
+// this, `--pids-limit 8` leaves the program one task and `--pids-limit 4`
+// kills init, which cannot make the threads the Go runtime needs. The
+// slack covers threads the Go runtime adds later, so that a fork bomb at
+// the limit does not kill init; the program may use it too. r is returned
+// unchanged when it has no pids limit.
+func WithInitTasks(r *specs.LinuxResources, pid int) *specs.LinuxResources {
+	if r == nil || r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0 {
+		return r
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return r
+	}
+	c, p := *r, *r.Pids
+	l := *p.Limit + int64(len(tasks)) + initTaskSlack
+	p.Limit, c.Pids = &l, &p
+	return &c
+}
+
+const initTaskSlack = 2
+
+// defaultDeviceRules allow the nodes every container gets (defaultDevices
+// and /dev/ptmx, /dev/pts/*) when the spec restricts devices: appended
+// after the spec's own rules, so those keep their order (the conformance
+// suite reads devices.list back in order) and a leading deny-all does not
+// lock the container out of /dev/null.
+var defaultDeviceRules = func() []specs.LinuxDeviceCgroup {
+	i := func(v int64) *int64 { return &v }
+	var r []specs.LinuxDeviceCgroup
+	for _, d := range defaultDevices {
+		r = append(r, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i(d.Major), Minor: i(d.Minor), Access: "rwm"})
+	}
+	return append(r,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i(5), Minor: i(2), Access: "rwm"},  // /dev/ptmx
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i(136), Minor: nil, Access: "rwm"}, // /dev/pts/*
+	)
+}()
+
+func withDefaultDeviceRules(r *specs.LinuxResources) *specs.LinuxResources {
+	if r == nil || len(r.Devices) == 0 {
+		return r
+	}
+	c := *r
+	c.Devices = append(append([]specs.LinuxDeviceCgroup{}, r.Devices...), defaultDeviceRules...)
+	return &c
+}
+
+// makeCgroup creates the container's cgroup (cfg.Spec's cgroupsPath, or
+// /cfs/<id>) in every hierarchy of cfg.CgroupHost or the detected host.
+func makeCgroup(cfg *Config) (cgroups.Manager, error) {
+	host := cfg.CgroupHost
+	if host == nil {
+		var err error
+		if host, err = cgroups.DetectHost(); err != nil {
+			return nil, fmt.Errorf("detect cgroup layout: %w", err)
+		}
+	}
+	cgPath := cfg.Spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/cfs/" + cfg.ID
+	}
+	cg, err := cgroups.New(host, cgPath, cfg.Tracer)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.Create(); err != nil {
+		cg.Destroy()
+		return nil, err
+	}
+	return cg, nil
 }

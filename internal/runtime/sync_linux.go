@@ -28,7 +28,9 @@ func (c *syncConn) send(m any, fds ...int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	return unix.Sendmsg(c.fd, b, oob, nil, 0)
+	// MSG_NOSIGNAL: a peer that went away is an error, not a SIGPIPE
+	// (init forwards every signal it gets to the program).
+	return unix.Sendmsg(c.fd, b, oob, nil, unix.MSG_NOSIGNAL)
 }
 
 // recvRaw reads one message; a zero-length read means the peer closed.

@@ -65,7 +65,7 @@ func TestThreeImages(t *testing.T) {
 	}
 	// rmi refuses an image a container uses, then removes it.
 	e.ok("run", "--name", "keep", "tinycore", "true")
-	if r := e.cfs("rmi", "TinyCore"); r.code != 125 || !strings.Contains(r.stderr, "uses it") {
+	if r := e.cfs("rmi", "TinyCore"); r.code != 1 || !strings.Contains(r.stderr, "uses it") {
 		t.Errorf("rmi of a used image: %s", r)
 	}
 	e.ok("rm", "keep")
@@ -73,10 +73,10 @@ func TestThreeImages(t *testing.T) {
 	if r := e.cfs("run", "--rm", "tinycore", "true"); r.code != 125 {
 		t.Errorf("run of a removed image: %s", r)
 	}
-	if r := e.cfs("import", "/etc/hostname", "junk"); r.code != 125 || !strings.Contains(r.stderr, "import") {
+	if r := e.cfs("import", "/etc/hostname", "junk"); r.code != 1 || !strings.Contains(r.stderr, "import") {
 		t.Errorf("import of a non-archive: %s", r)
 	}
-	if r := e.cfs("import", tc, "Bad Name"); r.code != 125 {
+	if r := e.cfs("import", tc, "Bad Name"); r.code != 1 {
 		t.Errorf("import with a bad name: %s", r)
 	}
 }

@@ -178,6 +178,7 @@ func newEnv(t *testing.T) *env {
 		for _, id := range strings.Fields(r.stdout) {
 			e.cfs("rm", "-f", id)
 		}
+		stopSupervisor(t, root)
 	})
 	return e
 }

@@ -185,7 +185,7 @@ func TestRecords(t *testing.T) {
 	}
 	defer cmd.Wait()
 	waitFor(t, func() bool { return strings.Contains(e.ok("ps"), "sleeper") })
-	if r := e.cfs("rm", "sleeper"); r.code != 125 || !strings.Contains(r.stderr, "running") {
+	if r := e.cfs("rm", "sleeper"); r.code != 1 || !strings.Contains(r.stderr, "running") {
 		t.Errorf("rm of a running container: %s", r)
 	}
 	id := strings.TrimSpace(e.ok("ps", "-q"))
@@ -193,7 +193,7 @@ func TestRecords(t *testing.T) {
 	if out := e.ok("ps", "-aq"); strings.Contains(out, id) {
 		t.Errorf("rm -f left %s", id)
 	}
-	if r := e.cfs("rm", "no-such"); r.code != 125 || !strings.Contains(r.stderr, "no such container") {
+	if r := e.cfs("rm", "no-such"); r.code != 1 || !strings.Contains(r.stderr, "no such container") {
 		t.Errorf("rm of a missing container: %s", r)
 	}
 	e.ok("rm", "first")

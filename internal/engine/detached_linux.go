@@ -1,0 +1,411 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/cfs-org/cfs/internal/errdefs"
+	"github.com/cfs-org/cfs/internal/logs"
+	"github.com/cfs-org/cfs/internal/runtime"
+	"github.com/cfs-org/cfs/internal/store"
+	"github.com/cfs-org/cfs/internal/supervisor"
+)
+
+// Detached containers run under the state root's supervisor
+// (internal/supervisor), which calls back into the engine through
+// Backend: the engine starts the process with its output piped into the
+// container's log, and records its exit.
+
+// Backend returns the engine as the supervisor's backend.
+func (e *Engine) Backend() supervisor.Backend { return backend{e} }
+
+type backend struct{ e *Engine }
+
+func (b backend) Start(id string) (supervisor.Handle, error)   { return b.e.startDetached(id, false) }
+func (b backend) Restart(id string) (supervisor.Handle, error) { return b.e.startDetached(id, true) }
+func (b backend) Exited(id string, code int) (bool, time.Duration) {
+	return b.e.exited(id, code)
+}
+
+// handle is a running detached container, seen from the supervisor.
+type handle struct {
+	e       *Engine
+	id      string
+	ctr     *runtime.Container
+	copies  sync.WaitGroup
+	log     *logs.Writer
+	spec    *specs.Spec
+	started time.Time
+}
+
+func (h *handle) Pid() int { return h.ctr.Pid }
+
+// Wait implements supervisor.Handle: it waits for the container to exit,
+// drains its output, removes its cgroup and records the exit.
+func (h *handle) Wait() int {
+	code, _ := h.ctr.Wait()
+	h.copies.Wait()
+	h.log.Close()
+	oom, _ := h.ctr.Cgroup().OOMKilled()
+	h.e.teardown(h.ctr, h.spec)
+	fault("supervisor:after-exit")
+	h.e.Containers.Update(h.id, func(r *store.Record) error {
+		r.State.Status, r.State.Running, r.State.Paused, r.State.Pid = store.StatusExited, false, false, 0
+		r.State.ExitCode, r.State.OOMKilled, r.State.FinishedAt = code, oom, time.Now().UTC()
+		return nil
+	})
+	return code
+}
+
+// config reads the engine's part of a record.
+func config(r *store.Record) containerConfig {
+	var cc containerConfig
+	json.Unmarshal(r.Extra, &cc)
+	if cc.Cgroup == "" {
+		cc.Cgroup = "/cfs/" + r.ID
+	}
+	return cc
+}
+
+// startDetached starts container id with its output going to its log. A
+// restart (after the policy's delay) gives up quietly if the container was
+// stopped or removed meanwhile.
+func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, err error) {
+	rec, err := e.Containers.Get(id)
+	if err != nil {
+		if restart {
+			return nil, nil
+		}
+		return nil, err
+	}
+	// The container's lock is held until the process runs and the record
+	// says so: a concurrent stop either comes first (and is seen here) or
+	// finds the container running (and stops it).
+	unlock, err := e.Containers.Lock(rec.ID)
+	if err != nil {
+		if restart {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer unlock()
+	if rec, err = e.Containers.Get(rec.ID); err != nil {
+		return nil, err
+	}
+	cc := config(rec)
+	if restart && cc.StopRequested {
+		return nil, nil
+	}
+	if alive(rec.State.Pid) {
+		return nil, errdefs.Conflictf("container %s is already running", rec.ID[:12])
+	}
+	dir := e.Containers.Dir(rec.ID)
+	specJSON, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: reading its spec: %w", rec.ID[:12], err)
+	}
+	spec := new(specs.Spec)
+	if err := json.Unmarshal(specJSON, spec); err != nil {
+		return nil, fmt.Errorf("container %s: bad spec: %w", rec.ID[:12], err)
+	}
+	images, err := e.Images()
+	if err != nil {
+		return nil, err
+	}
+	img, err := images.Get(rec.ImageID)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: its image %s: %w", rec.ID[:12], rec.Image, err)
+	}
+	rootUID := 0
+	if cc.Userns == "remap" {
+		rootUID = int(RemapRange.HostID)
+	}
+	mounts, err := e.Snapshots.Prepare(dir, img.Layers, rootUID, rootUID)
+	if err != nil {
+		return nil, err
+	}
+	logOpts, err := logs.ParseOptions(cc.LogOpts)
+	if err != nil {
+		return nil, err
+	}
+	lw, err := logs.NewWriter(dir, logOpts)
+	if err != nil {
+		return nil, err
+	}
+	h := &handle{e: e, id: rec.ID, log: lw, spec: spec}
+	defer func() {
+		if err != nil {
+			lw.Close()
+		}
+	}()
+	cfg := &runtime.Config{ID: rec.ID, Spec: spec, SpecJSON: specJSON, Rootfs: filepath.Join(dir, "rootfs"),
+		RootfsMounts: mounts, Tracer: e.Tracer}
+	// Output goes through pipes to the log; the container's init and its
+	// program hold the write ends.
+	var readers []*os.File
+	var writers []*os.File
+	defer func() {
+		for _, f := range writers {
+			f.Close()
+		}
+		if err != nil {
+			for _, f := range readers {
+				f.Close()
+			}
+		}
+	}()
+	pipe := func() (*os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		readers, writers = append(readers, r), append(writers, w)
+		return w, nil
+	}
+	if cfg.Stdout, err = pipe(); err != nil {
+		return nil, err
+	}
+	if cfg.Stderr, err = pipe(); err != nil {
+		return nil, err
+	}
+	ctr, err := runtime.Spawn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.ctr = ctr
+	defer func() {
+		if err != nil {
+			e.teardown(ctr, spec)
+		}
+	}()
+	fault("start:after-spawn")
+	if err := e.setup(ctr, cfg); err != nil {
+		return nil, err
+	}
+	fault("start:after-setup")
+	copyTo := func(r io.ReadCloser, stream string) {
+		defer h.copies.Done()
+		defer r.Close()
+		w := lw.Stream(stream)
+		io.Copy(w, r)
+		w.Close() // flushes a last line without a newline
+	}
+	if cc.TTY && ctr.Pty() != nil {
+		// One terminal stream, logged as stdout.
+		readers[0].Close()
+		readers[1].Close()
+		h.copies.Add(1)
+		go copyTo(ctr.Pty(), "stdout")
+	} else {
+		h.copies.Add(2)
+		go copyTo(readers[0], "stdout")
+		go copyTo(readers[1], "stderr")
+	}
+	if _, err := ctr.Start(); err != nil {
+		return nil, err
+	}
+	h.started = time.Now()
+	fault("start:after-start")
+	err = e.Containers.UpdateLocked(rec.ID, func(r *store.Record) error {
+		r.State.Status, r.State.Running, r.State.Paused, r.State.Pid = store.StatusRunning, true, false, ctr.Pid
+		r.State.StartedAt, r.State.Error = h.started.UTC(), ""
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// exited applies the restart policy after an exit (the record already
+// says exited) and removes an --rm container.
+func (e *Engine) exited(id string, code int) (bool, time.Duration) {
+	rec, err := e.Containers.Get(id)
+	if err != nil {
+		return false, 0
+	}
+	cc := config(rec)
+	if cc.AutoRemove {
+		e.Remove(id, true)
+		return false, 0
+	}
+	if !cc.Restart.shouldRestart(code, cc.RestartCount, cc.StopRequested) {
+		return false, 0
+	}
+	ran := rec.State.FinishedAt.Sub(rec.State.StartedAt)
+	delay := restartDelay(cc.RestartCount, ran)
+	if ran >= 10*time.Second {
+		cc.RestartCount = 0
+	}
+	e.updateConfig(id, func(c *containerConfig) { c.RestartCount++ }, func(r *store.Record) {
+		r.State.Status = store.StatusRestarting
+	})
+	return true, delay
+}
+
+// updateConfig changes a container's engine config (and optionally its
+// state) under its lock.
+func (e *Engine) updateConfig(id string, fn func(*containerConfig), state func(*store.Record)) error {
+	return e.Containers.Update(id, func(r *store.Record) error {
+		cc := config(r)
+		fn(&cc)
+		b, err := json.Marshal(cc)
+		if err != nil {
+			return err
+		}
+		r.Extra = b
+		if state != nil {
+			state(r)
+		}
+		return nil
+	})
+}
+
+// Start starts created or stopped containers through the supervisor and
+// returns the init pid.
+func (e *Engine) Start(ref string) (*store.Record, error) {
+	rec, err := e.Containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	rec = e.Refresh(rec)
+	if rec.State.Running {
+		return rec, nil // Docker: starting a running container is a no-op
+	}
+	if err := e.updateConfig(rec.ID, func(c *containerConfig) { c.StopRequested = false }, nil); err != nil {
+		return nil, err
+	}
+	if _, err := supervisor.Start(e.Root, rec.ID); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// Stop sends the container's stop signal (the image's StopSignal, else
+// SIGTERM), waits up to timeout, then kills it. Stopping a stopped
+// container succeeds, as in Docker. The restart policy does not bring a
+// stopped container back.
+func (e *Engine) Stop(ref string, timeout time.Duration, signal string) (*store.Record, error) {
+	rec, err := e.Containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	cc := config(rec)
+	// A container waiting to restart is simply not restarted.
+	notRestarting := func(r *store.Record) {
+		if r.State.Status == store.StatusRestarting {
+			r.State.Status = store.StatusExited
+		}
+	}
+	if err := e.updateConfig(rec.ID, func(c *containerConfig) { c.StopRequested = true }, notRestarting); err != nil {
+		return nil, err
+	}
+	if rec, err = e.Containers.Get(rec.ID); err != nil {
+		return nil, err
+	}
+	rec = e.Refresh(rec)
+	if !rec.State.Running {
+		return rec, nil
+	}
+	if signal == "" {
+		signal = cc.StopSignal
+	}
+	sig := unix.SIGTERM
+	if signal != "" {
+		if sig, err = ParseSignal(signal); err != nil {
+			return nil, err
+		}
+	}
+	pid := rec.State.Pid
+	if rec.State.Paused {
+		thawForKill(cc.Cgroup) // a frozen program cannot handle the signal
+	}
+	unix.Kill(pid, sig)
+	if !waitGoneFor(pid, timeout) {
+		unix.Kill(pid, unix.SIGKILL)
+		waitGoneFor(pid, 10*time.Second)
+	}
+	// The supervisor records the exit; wait for it briefly so that the
+	// caller sees the final state.
+	e.waitState(rec.ID, 2*time.Second)
+	return rec, nil
+}
+
+// Kill sends a signal to a running container.
+func (e *Engine) Kill(ref, signal string) (*store.Record, error) {
+	rec, err := e.Containers.Get(ref)
+	if err != nil {
+		return nil, err
+	}
+	sig := unix.SIGKILL
+	if signal != "" {
+		if sig, err = ParseSignal(signal); err != nil {
+			return nil, err
+		}
+	}
+	rec = e.Refresh(rec)
+	if !rec.State.Running {
+		return nil, errdefs.Conflictf("cannot kill container %s: container is not running", ref)
+	}
+	if err := unix.Kill(rec.State.Pid, sig); err != nil {
+		return nil, fmt.Errorf("kill container %s: %w", ref, err)
+	}
+	return rec, nil
+}
+
+// Wait blocks until the container is stopped and returns its exit code.
+func (e *Engine) Wait(ref string) (int, error) {
+	rec, err := e.Containers.Get(ref)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		rec, err = e.Containers.Get(rec.ID)
+		if err != nil {
+			return 0, err
+		}
+		rec = e.Refresh(rec)
+		switch rec.State.Status {
+		case store.StatusExited, store.StatusDead:
+			return rec.State.ExitCode, nil
+		case store.StatusCreated:
+			if !alive(rec.State.Pid) && rec.State.StartedAt.IsZero() {
+				// Docker waits for a created container to run and stop.
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitState waits until the record no longer says running.
+func (e *Engine) waitState(id string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		r, err := e.Containers.Get(id)
+		if err != nil || !r.State.Running {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitGoneFor(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if !alive(pid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,333 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/cfs-org/cfs/internal/ns"
+	"github.com/cfs-org/cfs/internal/trace"
+)
+
+// Joining namespaces by path (linux.namespaces[].path).
+//
+// setns(2) affects only the calling thread, and most namespace types can
+// be entered by one thread of a multi-threaded process: the network, IPC,
+// UTS and cgroup namespaces; the mount namespace once the thread has its
+// own fs_struct (unshare(CLONE_FS)); and the PID namespace, which only
+// ever applies to the children the thread forks. So the runtime enters
+// them on a dedicated, locked thread and forks init from that thread:
+// init is born inside them, before its Go runtime starts, with the new
+// namespaces of the spec created inside the joined ones by the same
+// clone. The thread is never handed back to the Go scheduler; it ends
+// with its goroutine.
+//
+// Two types cannot be joined this way. setns into a user namespace and
+// into a time namespace requires a single-threaded caller (the kernel
+// returns EINVAL and EUSERS), and every Go process, ours and init alike,
+// is multi-threaded before main runs; runc does it in a C constructor that
+// runs before the Go runtime. cfs refuses such a spec with a clear error.
+//
+// A new time namespace (with timeOffsets) is made on the same thread:
+// unshare(CLONE_NEWTIME) applies to the thread's future children, and its
+// offsets can be written to /proc/thread-self/timens_offsets only before
+// the first process enters it, that is before init is forked.
+
+// nsJoin is a namespace to enter by path.
+type nsJoin struct {
+	typ  specs.LinuxNamespaceType
+	path string
+	flag int
+	fd   int
+}
+
+// joinOrder: mount last, since setns into it changes the thread's root.
+var joinOrder = []specs.LinuxNamespaceType{
+	specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace, specs.PIDNamespace,
+	specs.CgroupNamespace, specs.MountNamespace,
+}
+
+var setnsFlag = map[specs.LinuxNamespaceType]int{
+	specs.IPCNamespace: unix.CLONE_NEWIPC, specs.UTSNamespace: unix.CLONE_NEWUTS,
+	specs.NetworkNamespace: unix.CLONE_NEWNET, specs.PIDNamespace: unix.CLONE_NEWPID,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.MountNamespace: unix.CLONE_NEWNS,
+}
+
+// openJoins opens the namespaces of plan.Join, in joining order. The
+// caller closes them (closeJoins).
+func openJoins(plan ns.Plan) ([]nsJoin, error) {
+	for _, t := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.TimeNamespace} {
+		if p, ok := plan.Join[t]; ok {
+			return nil, fmt.Errorf("joining the %s namespace %s: not supported (setns into a %s namespace needs a single-threaded process, which a Go runtime is not; see README, design notes)", t, p, t)
+		}
+	}
+	var out []nsJoin
+	for _, t := range joinOrder {
+		p, ok := plan.Join[t]
+		if !ok {
+			continue
+		}
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeJoins(out)
+			return nil, fmt.Errorf("open %s namespace %s: %w", t, p, err)
+		}
+		out = append(out, nsJoin{typ: t, path: p, flag: setnsFlag[t], fd: fd})
+	}
+	return out, nil
+}
+
+func closeJoins(j []nsJoin) {
+	for _, x := range j {
+		unix.Close(x.fd)
+	}
+}
+
+// startIn starts cmd from a dedicated thread that first enters joins,
+// with newTime a new time namespace with offsets, and with cgDirs (a
+// cgroups.Manager's Paths) the container's cgroup, so that cmd is born in
+// all of them (see Config.EarlyCgroup). Without any it is cmd.Start.
+func startIn(cmd *exec.Cmd, joins []nsJoin, newTime bool, offsets map[string]specs.LinuxTimeOffset, cgDirs map[string]string, tr *trace.Tracer) error {
+	if len(joins) == 0 && !newTime && len(cgDirs) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread, in foreign namespaces now, must not
+		// run other goroutines; it exits with this one.
+		goruntime.LockOSThread()
+		errc <- func() error {
+			for _, j := range joins {
+				if j.typ == specs.MountNamespace {
+					if err := unix.Unshare(unix.CLONE_FS); err != nil {
+						return fmt.Errorf("unshare(CLONE_FS) to join mount namespace: %w", err)
+					}
+				}
+				tr.Step("setns", "setns(%s, CLONE_NEW%s) on the thread that forks init", j.path, nsFlagName(j.typ))
+				if err := unix.Setns(j.fd, j.flag); err != nil {
+					return fmt.Errorf("join %s namespace %s: %w", j.typ, j.path, err)
+				}
+			}
+			if len(cgDirs) > 0 {
+				fd, err := joinCgroupThread(cgDirs, tr)
+				if err != nil {
+					return err
+				}
+				if fd >= 0 {
+					defer unix.Close(fd)
+					if cmd.SysProcAttr == nil {
+						cmd.SysProcAttr = &syscall.SysProcAttr{}
+					}
+					cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+				}
+			}
+			if newTime {
+				tr.Step("unshare", "unshare(CLONE_NEWTIME), offsets %v", offsets)
+				if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+					return fmt.Errorf("unshare time namespace: %w", err)
+				}
+				if err := writeTimeOffsets(offsets); err != nil {
+					return err
+				}
+			}
+			return cmd.Start()
+		}()
+	}()
+	return <-errc
+}
+
+// joinCgroupThread moves the calling thread into the v1 cgroups of dirs
+// ("0" to tasks: only the calling thread, without the global lock) and
+// returns an O_PATH descriptor of the cgroup2 directory for
+// CLONE_INTO_CGROUP, or -1. Named v1 hierarchies (name=systemd) and a
+// hybrid host's cgroup2 are optional, as in cgroups.New.
+func joinCgroupThread(dirs map[string]string, tr *trace.Tracer) (int, error) {
+	v2 := dirs["unified"]
+	done := map[string]bool{v2: true}
+	for ctrl, dir := range dirs {
+		if done[dir] {
+			continue
+		}
+		done[dir] = true
+		tr.Step("cgroup", "write %s/tasks = \"0\" (the thread that forks init)", dir)
+		if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte("0"), 0); err != nil {
+			if strings.HasPrefix(ctrl, "name=") {
+				continue
+			}
+			return -1, fmt.Errorf("join cgroup %s: %w", dir, err)
+		}
+	}
+	if v2 == "" {
+		return -1, nil
+	}
+	fd, err := unix.Open(v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if len(dirs) > 1 { // hybrid: optional
+			return -1, nil
+		}
+		return -1, fmt.Errorf("open cgroup %s: %w", v2, err)
+	}
+	tr.Step("cgroup", "clone3(CLONE_INTO_CGROUP, %s)", v2)
+	return fd, nil
+}
+
+func nsFlagName(t specs.LinuxNamespaceType) string {
+	switch t {
+	case specs.MountNamespace:
+		return "NS"
+	case specs.NetworkNamespace:
+		return "NET"
+	}
+	return strings.ToUpper(string(t))
+}
+
+// writeTimeOffsets sets the offsets of the time namespace the calling
+// thread's children will enter (time_namespaces(7)).
+func writeTimeOffsets(offsets map[string]specs.LinuxTimeOffset) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for clock, o := range offsets {
+		switch clock {
+		case "monotonic", "boottime":
+		default:
+			return fmt.Errorf("timeOffsets: clock %q: unknown (monotonic or boottime)", clock)
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
+	}
+	if err := os.WriteFile("/proc/thread-self/timens_offsets", []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("write time namespace offsets: %w", err)
+	}
+	return nil
+}
+
+// CheckSpec refuses what cfs cannot honour on any host, or on this one,
+// before anything is created (config.md: runtimes MUST generate an error
+// for values they cannot apply).
+func CheckSpec(spec *specs.Spec) error {
+	if spec == nil || spec.Linux == nil {
+		return fmt.Errorf("spec needs a linux section")
+	}
+	p, l := spec.Process, spec.Linux
+	if p == nil {
+		p = &specs.Process{} // OCI: optional until start
+	}
+	if p.ApparmorProfile != "" {
+		return fmt.Errorf("process.apparmorProfile %q: AppArmor is not supported by cfs (host: %s)", p.ApparmorProfile, lsmState("apparmor"))
+	}
+	if p.SelinuxLabel != "" {
+		return fmt.Errorf("process.selinuxLabel %q: SELinux is not supported by cfs (host: %s)", p.SelinuxLabel, lsmState("selinux"))
+	}
+	if l.MountLabel != "" {
+		return fmt.Errorf("linux.mountLabel %q: SELinux is not supported by cfs (host: %s)", l.MountLabel, lsmState("selinux"))
+	}
+	if l.IntelRdt != nil {
+		return fmt.Errorf("linux.intelRdt: not supported")
+	}
+	if p.Scheduler != nil {
+		return fmt.Errorf("process.scheduler: not supported")
+	}
+	if p.ExecCPUAffinity != nil {
+		return fmt.Errorf("process.execCPUAffinity: not supported")
+	}
+	if l.MemoryPolicy != nil {
+		return fmt.Errorf("linux.memoryPolicy: not supported")
+	}
+	if len(l.NetDevices) > 0 {
+		return fmt.Errorf("linux.netDevices: not supported")
+	}
+	plan, err := ns.PlanFor(l.Namespaces)
+	if err != nil {
+		return err
+	}
+	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && plan.Clone&ns.NEWUSER == 0 {
+		return fmt.Errorf("linux.uidMappings/gidMappings need a new user namespace")
+	}
+	if len(l.TimeOffsets) > 0 && plan.Clone&ns.NEWTIME == 0 {
+		return fmt.Errorf("linux.timeOffsets need a new time namespace")
+	}
+	if spec.Hostname != "" && !plan.Has(specs.UTSNamespace) {
+		// Sharing the host's UTS namespace with its own name is fine
+		// (CRI host-network pods carry the node's name).
+		if h, _ := os.Hostname(); h != spec.Hostname {
+			return fmt.Errorf("hostname %q: needs a UTS namespace", spec.Hostname)
+		}
+	}
+	if l.Sysctl != nil {
+		for k := range l.Sysctl {
+			if err := checkSysctl(k, plan); err != nil {
+				return err
+			}
+		}
+	}
+	if p.Capabilities != nil {
+		for _, set := range [][]string{p.Capabilities.Bounding, p.Capabilities.Effective, p.Capabilities.Permitted,
+			p.Capabilities.Inheritable, p.Capabilities.Ambient} {
+			if _, err := capsOf(set); err != nil {
+				return fmt.Errorf("process.capabilities: %w", err)
+			}
+		}
+	}
+	for _, r := range p.Rlimits {
+		if _, ok := rlimitByName[r.Type]; !ok {
+			return fmt.Errorf("process.rlimits: %q: unknown", r.Type)
+		}
+		if r.Soft > r.Hard {
+			return fmt.Errorf("process.rlimits: %s: soft limit %d above hard limit %d", r.Type, r.Soft, r.Hard)
+		}
+	}
+	if l.Seccomp != nil {
+		if _, err := compileSeccomp(l.Seccomp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSysctl allows the namespaced sysctls (runc's list): IPC ones with an
+// IPC namespace, net.* with a network namespace, kernel.{host,domain}name
+// with a UTS namespace.
+func checkSysctl(k string, plan ns.Plan) error {
+	switch {
+	case strings.HasPrefix(k, "fs.mqueue.") || k == "kernel.msgmax" || k == "kernel.msgmnb" || k == "kernel.msgmni" ||
+		k == "kernel.sem" || k == "kernel.shmall" || k == "kernel.shmmax" || k == "kernel.shmmni" || k == "kernel.shm_rmid_forced":
+		if !plan.Has(specs.IPCNamespace) {
+			return fmt.Errorf("sysctl %q: needs an IPC namespace", k)
+		}
+	case strings.HasPrefix(k, "net."):
+		if !plan.Has(specs.NetworkNamespace) {
+			return fmt.Errorf("sysctl %q: needs a network namespace", k)
+		}
+	case k == "kernel.hostname" || k == "kernel.domainname":
+		if !plan.Has(specs.UTSNamespace) {
+			return fmt.Errorf("sysctl %q: needs a UTS namespace", k)
+		}
+	default:
+		return fmt.Errorf("sysctl %q: not namespaced (it would change the host)", k)
+	}
+	return nil
+}
+
+func lsmState(name string) string {
+	switch name {
+	case "apparmor":
+		if b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled"); err == nil && strings.TrimSpace(string(b)) == "Y" {
+			return "AppArmor is enabled in the kernel"
+		}
+		return "no AppArmor in the kernel"
+	case "selinux":
+		if _, err := os.Stat("/sys/fs/selinux/enforce"); err == nil {
+			return "SELinux is enabled in the kernel"
+		}
+		return "no SELinux in the kernel"
+	}
+	return ""
+}

@@ -1,0 +1,133 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ServeArg is argv[1] of a cfs process that is a supervisor.
+const ServeArg = "__cfs_supervisor"
+
+// Error is a failure the supervisor reported, with its exit code.
+type Error struct {
+	Msg  string
+	Code int
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// ExitCode implements ExitCoder.
+func (e *Error) ExitCode() int { return e.Code }
+
+// Start asks root's supervisor to start container id, starting the
+// supervisor first if none runs, and returns the container's init pid.
+func Start(root, id string) (int, error) {
+	resp, err := call(root, request{Op: "start", ID: id})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Pid, nil
+}
+
+func call(root string, req request) (*response, error) {
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		c, err := dial(root)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if err := json.NewEncoder(c).Encode(req); err != nil {
+			c.Close()
+			lastErr = err
+			continue
+		}
+		var resp response
+		err = json.NewDecoder(c).Decode(&resp)
+		c.Close()
+		if err != nil {
+			// The supervisor went away under us (it was exiting
+			// idle): try again with a new one.
+			lastErr = err
+			continue
+		}
+		if !resp.OK {
+			return nil, &Error{Msg: resp.Error, Code: resp.Code}
+		}
+		return &resp, nil
+	}
+	return nil, fmt.Errorf("supervisor: %w", lastErr)
+}
+
+// dial connects to root's supervisor, starting one when none answers.
+func dial(root string) (net.Conn, error) {
+	sock, lock, _ := paths(root)
+	if c, err := net.Dial("unix", sock); err == nil {
+		return c, nil
+	}
+	if err := os.MkdirAll(RunDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := spawn(root); err != nil {
+		return nil, err
+	}
+	// Wait for the socket; a supervisor that lost the race for the lock
+	// to another one exits at once, and that other one answers.
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := 200 * time.Microsecond; time.Now().Before(deadline); delay = min(delay*2, 20*time.Millisecond) {
+		if c, err := net.Dial("unix", sock); err == nil {
+			return c, nil
+		}
+		time.Sleep(delay)
+	}
+	return nil, fmt.Errorf("supervisor for %s did not start (see %s.log)", root, lock)
+}
+
+// spawn starts a supervisor for root in its own session, detached from our
+// terminal; its messages go to a log file beside its lock.
+func spawn(root string) error {
+	_, lock, _ := paths(root)
+	logf, err := os.OpenFile(lock+".log", os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("/proc/self/exe", ServeArg, root)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	// Not waited for: it outlives us and is re-parented to init.
+	return cmd.Process.Release()
+}
+
+// Pid returns the pid of root's running supervisor, or 0.
+func Pid(root string) int {
+	_, lock, pidfile := paths(root)
+	f, err := os.Open(lock)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return 0 // nobody holds it
+	}
+	var pid int
+	if b, err := os.ReadFile(pidfile); err == nil {
+		fmt.Sscanf(string(b), "%d", &pid)
+	}
+	return pid
+}
+
+var errNoSupervisor = errors.New("no supervisor")

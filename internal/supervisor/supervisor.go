@@ -1,0 +1,45 @@
+// Package supervisor runs detached containers. One supervisor process per
+// state root (started on demand by the first `cfs run -d` or `cfs start`,
+// gone again once no container of that root runs) is the parent of every
+// detached container's init: it copies their output into the log files,
+// collects their exit status into the records and applies restart policies.
+//
+// Why one shared process rather than one per container (conmon, containerd's
+// shim): a container costs the supervisor a few goroutines and buffers
+// (tens of KiB) instead of a process (2–13 MiB). Nothing depends on it being
+// up: every command but starting a container reads and changes the records
+// directly, and a supervisor killed with -9 leaves containers running whose
+// records `cfs ps` corrects (Engine.Refresh).
+package supervisor
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+)
+
+// RunDir holds the supervisors' sockets and locks (volatile).
+var RunDir = "/run/cfs"
+
+// request is one call on the supervisor socket (one JSON line each way).
+type request struct {
+	Op string `json:"op"` // "start", "ping"
+	ID string `json:"id,omitempty"`
+}
+
+type response struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// Code is the exit code a front end reports for Error (125, 126, 127).
+	Code int `json:"code,omitempty"`
+	Pid  int `json:"pid,omitempty"`
+}
+
+// paths returns the socket and lock paths for a state root. They live
+// under RunDir, named by a hash of the root: a unix socket path is limited
+// to 108 bytes, and a root can be any directory.
+func paths(root string) (sock, lock, pidfile string) {
+	h := sha256.Sum256([]byte(filepath.Clean(root)))
+	base := filepath.Join(RunDir, "sup-"+hex.EncodeToString(h[:8]))
+	return base + ".sock", base + ".lock", base + ".pid"
+}
