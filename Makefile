@@ -21,7 +21,7 @@ demo: build
 # The whole suite: unit tests, integration tests as root with real
 # containers (ending with a leak check), and the cgroup v2 VM tests.
 test: build
-	scripts/setup.sh
+	scripts/setup.sh docker-registry skopeo
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(MAKE) test-v2
@@ -30,12 +30,13 @@ test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/)
 
 test-integration: build
-	scripts/setup.sh
+	scripts/setup.sh docker-registry skopeo
 	$(GO) test -count=1 -v ./test/integration/
 
 bench: build
-	scripts/setup.sh runc crun hyperfine
+	scripts/setup.sh runc crun docker-registry
 	bench/run.sh
+	bench/images/run.sh
 
 clean:
 	rm -rf bin

@@ -69,7 +69,7 @@ func newRoot(g *globals) *cobra.Command {
 		newSaveCmd(g), newLoadCmd(g), newTagCmd(g), newHistoryCmd(g), newImageCmd(g), newCommitCmd(g), newExportCmd(g), newSystemCmd(g),
 		newStatsCmd(g), newUpdateCmd(g), newPauseCmd(g), newUnpauseCmd(g),
 		newCreateCmd(g), newStartCmd(g), newStopCmd(g), newKillCmd(g), newRestartCmd(g), newWaitCmd(g),
-		newLogsCmd(g), newTopCmd(g), newRenameCmd(g))
+		newLogsCmd(g), newTopCmd(g), newRenameCmd(g), newExecCmd(g))
 	markUsageErrors(root)
 	return root
 }

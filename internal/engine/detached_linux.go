@@ -176,6 +176,10 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 	if cfg.Stderr, err = pipe(); err != nil {
 		return nil, err
 	}
+	if cfg.Control, err = runtime.ListenControl(controlPath(dir)); err != nil {
+		return nil, err
+	}
+	defer cfg.Control.Close() // init has its own copy
 	ctr, err := runtime.Spawn(cfg)
 	if err != nil {
 		return nil, err

@@ -85,6 +85,15 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	} else {
 		cfg.Stderr = stdio.Stderr // init's own errors, before the pty exists
 	}
+	// The control socket (for exec) must exist before init starts, but the
+	// container's directory only once materialize made it: bind it beside
+	// and move it in (a bound socket keeps working when renamed).
+	tmpCtl := filepath.Join(e.Root, ".control-"+id)
+	if cfg.Control, err = runtime.ListenControl(tmpCtl); err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmpCtl)
+	defer cfg.Control.Close() // init has its own copy
 	ctr, err := runtime.Spawn(cfg)
 	if err != nil {
 		return 0, err
@@ -92,7 +101,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	created := false
 	defer func() {
 		if err != nil {
-			ctr.Destroy()
+			e.teardown(ctr, pr.spec)
 			if created {
 				e.Snapshots.Remove(dir)
 				e.Containers.Delete(id)
@@ -106,6 +115,9 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		if errors.Is(err, errdefs.ErrConflict) {
 			created = false // the name belongs to another container
 		}
+		return 0, err
+	}
+	if err := os.Rename(tmpCtl, controlPath(dir)); err != nil {
 		return 0, err
 	}
 	if cfg.RootfsMounts, err = e.Snapshots.Prepare(dir, pr.img.Layers, pr.rootUID(), pr.rootUID()); err != nil {

@@ -146,12 +146,25 @@ func (r *ctlRequest) fail(code int, format string, args ...any) {
 	closeFDs(r.fds)
 }
 
-// waitStartRequest waits, in the created state, for a "start" request.
-// It returns code >= 0 when init must exit instead (a signal whose default
-// action ends a process, as it would for runc's init).
+// waitStartRequest waits, in the created state, for a "start" request on
+// the control socket, or a "start" message from the parent on the sync
+// socket (Container.Start, for a parent that also passed a control
+// socket). It returns code >= 0 when init must exit instead (a signal
+// whose default action ends a process, as it would for runc's init).
 func (in *initProc) waitStartRequest() (int, error) {
+	syncStart := make(chan struct{}, 1)
+	go func() {
+		// The OCI create process closes its end when it exits: that is
+		// not a start, only the end of this reader.
+		var m message
+		if _, err := in.c.recvRaw(&m); err == nil && m.Type == msgStart {
+			syncStart <- struct{}{}
+		}
+	}()
 	for {
 		select {
+		case <-syncStart:
+			return -1, nil
 		case sig := <-in.sigs:
 			s := sig.(syscall.Signal)
 			switch s {

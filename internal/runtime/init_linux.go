@@ -118,6 +118,12 @@ func (in *initProc) run() (int, error) {
 	if err := mountRootfs(in.c, cfg, plan, tr); err != nil {
 		return ExitSetup, err
 	}
+	if plan.Clone&ns.NEWTIME != 0 {
+		if err := newTimeNamespace(spec.Linux.TimeOffsets, tr); err != nil {
+			return ExitSetup, err
+		}
+		in.timeNS = true
+	}
 	// Namespaces and mounts exist: the runtime runs prestart and
 	// createRuntime hooks now, then we run createContainer hooks here, in
 	// the container's namespaces and still before pivot_root (config.md,

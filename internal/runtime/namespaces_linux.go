@@ -35,10 +35,13 @@ import (
 // is multi-threaded before main runs; runc does it in a C constructor that
 // runs before the Go runtime. cfs refuses such a spec with a clear error.
 //
-// A new time namespace (with timeOffsets) is made on the same thread:
-// unshare(CLONE_NEWTIME) applies to the thread's future children, and its
-// offsets can be written to /proc/thread-self/timens_offsets only before
-// the first process enters it, that is before init is forked.
+// A new time namespace (with timeOffsets) is made by init itself:
+// unshare(CLONE_NEWTIME) applies to the calling thread's future children,
+// its offsets can be written only before the first process enters it, and
+// only through /proc/PID/timens_offsets of the thread group leader (there
+// is no per-thread file). Init's main thread is its leader and forks every
+// process of the container, so init unshares there, writes the offsets,
+// and stays in the runtime's time namespace itself.
 
 // nsJoin is a namespace to enter by path.
 type nsJoin struct {
@@ -90,12 +93,12 @@ func closeJoins(j []nsJoin) {
 	}
 }
 
-// startIn starts cmd from a dedicated thread that first enters joins,
-// with newTime a new time namespace with offsets, and with cgDirs (a
-// cgroups.Manager's Paths) the container's cgroup, so that cmd is born in
-// all of them (see Config.EarlyCgroup). Without any it is cmd.Start.
-func startIn(cmd *exec.Cmd, joins []nsJoin, newTime bool, offsets map[string]specs.LinuxTimeOffset, cgDirs map[string]string, tr *trace.Tracer) error {
-	if len(joins) == 0 && !newTime && len(cgDirs) == 0 {
+// startIn starts cmd from a dedicated thread that first enters joins and,
+// with cgDirs (a cgroups.Manager's Paths), the container's cgroup, so that
+// cmd is born in all of them (see Config.EarlyCgroup). Without either it
+// is cmd.Start.
+func startIn(cmd *exec.Cmd, joins []nsJoin, cgDirs map[string]string, tr *trace.Tracer) error {
+	if len(joins) == 0 && len(cgDirs) == 0 {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
@@ -116,7 +119,8 @@ func startIn(cmd *exec.Cmd, joins []nsJoin, newTime bool, offsets map[string]spe
 				}
 			}
 			if len(cgDirs) > 0 {
-				fd, err := joinCgroupThread(cgDirs, tr)
+				fd, leave, err := joinCgroupThread(cgDirs, tr)
+				defer leave()
 				if err != nil {
 					return err
 				}
@@ -128,15 +132,6 @@ func startIn(cmd *exec.Cmd, joins []nsJoin, newTime bool, offsets map[string]spe
 					cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 				}
 			}
-			if newTime {
-				tr.Step("unshare", "unshare(CLONE_NEWTIME), offsets %v", offsets)
-				if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-					return fmt.Errorf("unshare time namespace: %w", err)
-				}
-				if err := writeTimeOffsets(offsets); err != nil {
-					return err
-				}
-			}
 			return cmd.Start()
 		}()
 	}()
@@ -146,9 +141,19 @@ func startIn(cmd *exec.Cmd, joins []nsJoin, newTime bool, offsets map[string]spe
 // joinCgroupThread moves the calling thread into the v1 cgroups of dirs
 // ("0" to tasks: only the calling thread, without the global lock) and
 // returns an O_PATH descriptor of the cgroup2 directory for
-// CLONE_INTO_CGROUP, or -1. Named v1 hierarchies (name=systemd) and a
+// CLONE_INTO_CGROUP, or -1, and leave, which moves the thread back where
+// it was (the same cheap way): a locked thread that ends with its
+// goroutine may be the main thread, which Go keeps, and it must not keep
+// the container's cgroup busy. Named v1 hierarchies (name=systemd) and a
 // hybrid host's cgroup2 are optional, as in cgroups.New.
-func joinCgroupThread(dirs map[string]string, tr *trace.Tracer) (int, error) {
+func joinCgroupThread(dirs map[string]string, tr *trace.Tracer) (int, func(), error) {
+	var back []string
+	leave := func() {
+		for _, f := range back {
+			os.WriteFile(f, []byte("0"), 0)
+		}
+	}
+	orig := threadCgroups()
 	v2 := dirs["unified"]
 	done := map[string]bool{v2: true}
 	for ctrl, dir := range dirs {
@@ -161,21 +166,80 @@ func joinCgroupThread(dirs map[string]string, tr *trace.Tracer) (int, error) {
 			if strings.HasPrefix(ctrl, "name=") {
 				continue
 			}
-			return -1, fmt.Errorf("join cgroup %s: %w", dir, err)
+			return -1, leave, fmt.Errorf("join cgroup %s: %w", dir, err)
+		}
+		// The hierarchy's mount is dir without the container's path; our
+		// own cgroup there is orig[ctrl].
+		if p, ok := orig[ctrl]; ok {
+			if mnt := mountOf(dir, ctrl); mnt != "" {
+				back = append(back, filepath.Join(mnt, p, "tasks"))
+			}
 		}
 	}
 	if v2 == "" {
-		return -1, nil
+		return -1, leave, nil
 	}
 	fd, err := unix.Open(v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if len(dirs) > 1 { // hybrid: optional
-			return -1, nil
+			return -1, leave, nil
 		}
-		return -1, fmt.Errorf("open cgroup %s: %w", v2, err)
+		return -1, leave, fmt.Errorf("open cgroup %s: %w", v2, err)
 	}
 	tr.Step("cgroup", "clone3(CLONE_INTO_CGROUP, %s)", v2)
-	return fd, nil
+	return fd, leave, nil
+}
+
+// threadCgroups maps each v1 controller of the calling thread to its
+// cgroup path (/proc/thread-self/cgroup).
+func threadCgroups() map[string]string {
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || f[1] == "" {
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			out[c] = f[2]
+		}
+	}
+	return out
+}
+
+// mountOf finds the mount point of the v1 hierarchy holding ctrl that dir
+// is in: the longest /sys/fs/cgroup-style prefix whose mount lists ctrl.
+func mountOf(dir, ctrl string) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	best := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.Index(line, " - cgroup ")
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(line[:i])
+		opts := strings.Fields(line[i+3:])
+		if len(f) < 5 || len(opts) < 3 {
+			continue
+		}
+		mp := f[4]
+		has := false
+		for _, o := range strings.Split(opts[2], ",") {
+			if o == ctrl {
+				has = true
+			}
+		}
+		if has && strings.HasPrefix(dir, mp+"/") && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
 }
 
 func nsFlagName(t specs.LinuxNamespaceType) string {
@@ -188,9 +252,14 @@ func nsFlagName(t specs.LinuxNamespaceType) string {
 	return strings.ToUpper(string(t))
 }
 
-// writeTimeOffsets sets the offsets of the time namespace the calling
-// thread's children will enter (time_namespaces(7)).
-func writeTimeOffsets(offsets map[string]specs.LinuxTimeOffset) error {
+// newTimeNamespace makes the calling thread's children enter a new time
+// namespace with offsets (time_namespaces(7)); the calling thread must be
+// its process's leader.
+func newTimeNamespace(offsets map[string]specs.LinuxTimeOffset, tr *trace.Tracer) error {
+	tr.Step("unshare", "unshare(CLONE_NEWTIME), offsets %v", offsets)
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return fmt.Errorf("unshare time namespace: %w", err)
+	}
 	if len(offsets) == 0 {
 		return nil
 	}
@@ -203,7 +272,7 @@ func writeTimeOffsets(offsets map[string]specs.LinuxTimeOffset) error {
 		}
 		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
 	}
-	if err := os.WriteFile("/proc/thread-self/timens_offsets", []byte(b.String()), 0); err != nil {
+	if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
 		return fmt.Errorf("write time namespace offsets: %w", err)
 	}
 	return nil

@@ -159,8 +159,8 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 	}
 	// The cgroup namespace is unshared by init once it is in its cgroup:
 	// created here it would be rooted in ours. A new time namespace is
-	// made on the thread that forks init (startIn), where its offsets can
-	// still be written.
+	// made by init for its children (newTimeNamespace), where its offsets
+	// can still be written.
 	clone := plan.Clone &^ (ns.NEWCGROUP | ns.NEWTIME)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: clone}
 	if clone&ns.NEWUSER != 0 {
@@ -190,7 +190,7 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 		c.early = true
 		cgDirs = c.cg.Paths()
 	}
-	err = startIn(cmd, joins, plan.Clone&ns.NEWTIME != 0, spec.Linux.TimeOffsets, cgDirs, tr)
+	err = startIn(cmd, joins, cgDirs, tr)
 	child.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start container init: %w", err)

@@ -37,7 +37,18 @@ func Start(root, id string) (int, error) {
 	return resp.Pid, nil
 }
 
-func call(root string, req request) (*response, error) {
+// Adopt hands a detached exec'd process (its connection to the container's
+// init) to root's supervisor, which keeps it alive until the process exits.
+func Adopt(root, id string, pid int, conn *os.File) error {
+	_, err := call(root, request{Op: "adopt", ID: id, Pid: pid}, int(conn.Fd()))
+	return err
+}
+
+func call(root string, req request, fds ...int) (*response, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		c, err := dial(root)
@@ -45,7 +56,11 @@ func call(root string, req request) (*response, error) {
 			lastErr = err
 			continue
 		}
-		if err := json.NewEncoder(c).Encode(req); err != nil {
+		var oob []byte
+		if len(fds) > 0 {
+			oob = unix.UnixRights(fds...)
+		}
+		if _, _, err := c.(*net.UnixConn).WriteMsgUnix(b, oob, nil); err != nil {
 			c.Close()
 			lastErr = err
 			continue

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +31,9 @@ type Backend interface {
 	// Restart starts the container again after a restart delay, unless it
 	// was stopped or removed meanwhile (then it returns nil, nil).
 	Restart(id string) (Handle, error)
+	// Adopt takes over a detached exec'd process: conn is its connection
+	// to the container's init, which kills the process when it closes.
+	Adopt(id string, pid int, conn *os.File) (Handle, error)
 }
 
 // IdleExit is how long a supervisor with nothing to supervise waits before
@@ -121,12 +123,52 @@ func (s *server) maybeExit() {
 
 func (s *server) handle(c net.Conn) {
 	defer c.Close()
+	// One request per connection, in one message: its JSON, and for
+	// "adopt" a descriptor.
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := c.(*net.UnixConn).ReadMsgUnix(buf, oob)
+	if err != nil {
+		return
+	}
+	var files []*os.File
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil {
+				for _, fd := range fds {
+					unix.CloseOnExec(fd)
+					files = append(files, os.NewFile(uintptr(fd), "adopted"))
+				}
+			}
+		}
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	var req request
-	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+	if err := json.Unmarshal(buf[:n], &req); err != nil {
 		return
 	}
 	var resp response
 	switch req.Op {
+	case "adopt":
+		if len(files) != 1 {
+			resp.Error, resp.Code = "adopt: no connection passed", 125
+			break
+		}
+		h, err := s.b.Adopt(req.ID, req.Pid, files[0])
+		if err != nil {
+			resp.Error, resp.Code = err.Error(), codeOf(err)
+			break
+		}
+		s.enter()
+		go func() {
+			defer s.leave()
+			h.Wait()
+		}()
+		resp.OK = true
 	case "ping":
 		resp.OK = true
 	case "start":

@@ -23,8 +23,9 @@ var RunDir = "/run/cfs"
 
 // request is one call on the supervisor socket (one JSON line each way).
 type request struct {
-	Op string `json:"op"` // "start", "ping"
-	ID string `json:"id,omitempty"`
+	Op  string `json:"op"` // "start", "adopt", "ping"
+	ID  string `json:"id,omitempty"`
+	Pid int    `json:"pid,omitempty"`
 }
 
 type response struct {

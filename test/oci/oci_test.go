@@ -142,9 +142,18 @@ func (e *env) save() {
 func (e *env) cmd(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
 	c := exec.Command(runtimeBin, append([]string{"--root", e.root}, args...)...)
-	var out, errb bytes.Buffer
-	c.Stdin = strings.NewReader(stdin)
-	c.Stdout, c.Stderr = &out, &errb
+	// Files, not pipes: a created container's init keeps create's stdio
+	// (it is the program's), and a pipe would not end before it does.
+	dir := e.t.TempDir()
+	in, _ := os.Create(filepath.Join(dir, "in"))
+	in.WriteString(stdin)
+	in.Seek(0, 0)
+	out, _ := os.Create(filepath.Join(dir, "out"))
+	errf, _ := os.Create(filepath.Join(dir, "err"))
+	defer in.Close()
+	defer out.Close()
+	defer errf.Close()
+	c.Stdin, c.Stdout, c.Stderr = in, out, errf
 	c.Dir = e.bundle
 	err := c.Run()
 	code := 0
@@ -153,7 +162,9 @@ func (e *env) cmd(stdin string, args ...string) (string, string, int) {
 	} else if err != nil {
 		e.t.Fatal(err)
 	}
-	return out.String(), errb.String(), code
+	ob, _ := os.ReadFile(out.Name())
+	eb, _ := os.ReadFile(errf.Name())
+	return string(ob), string(eb), code
 }
 
 // run is cmd that must succeed.
@@ -296,10 +307,10 @@ func TestExec(t *testing.T) {
 		t.Fatalf("pid file %q", b)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for unix.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+	for running(pid) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if unix.Kill(pid, 0) == nil {
+	if running(pid) {
 		t.Error("the detached exec's waiter did not exit")
 	}
 	// Killing the waiter kills the process.
@@ -328,7 +339,9 @@ func TestExecSecurity(t *testing.T) {
 	e.spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
 	e.spec.Linux.Resources = nil
 	e.save()
+	// The container's root (host uid 200000) must traverse to its rootfs.
 	os.Chmod(filepath.Dir(e.bundle), 0o755)
+	os.Chmod(filepath.Dir(filepath.Dir(e.bundle)), 0o755)
 	id := e.id("c")
 	e.run("run", "-d", "--bundle", e.bundle, id)
 	out := e.run("exec", id, "sh", "-c", "grep -E 'CapBnd|NoNewPrivs|Seccomp:' /proc/self/status; cat /proc/self/uid_map; mkdir /tmp/x 2>&1; true")
@@ -552,4 +565,11 @@ func TestFeaturesAndSpec(t *testing.T) {
 	if _, errs, code := e.cmd("", "create", "--bundle", e.bundle, e.id("aa")); code == 0 || !strings.Contains(errs, "AppArmor") {
 		t.Errorf("apparmor: exit %d %s", code, errs)
 	}
+}
+
+// running reports whether pid exists and is not a zombie (its parent, the
+// host's init, reaps it when it likes).
+func running(pid int) bool {
+	_, state, err := runtime.ProcStat(pid)
+	return err == nil && state != 'Z' && state != 'X'
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Detached containers (make bench): N `cfs run -d busybox sleep` started one
+# after another and then removed with one `cfs rm -f`, against `crun run -d`
+# of the same bundle when crun is usable; and the memory the supervision of
+# a running container costs (PSS from /proc/PID/smaps_rollup): the shared
+# supervisor's growth per container, and each container's init.
+# Needs root and bin/cfs. Knobs: N (50), MANY (0: also start MANY sleeping
+# containers and report the memory, e.g. MANY=1000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-50}
+MANY=${MANY:-0}
+[ "$(id -u)" = 0 ] || { echo "bench/detached: needs root" >&2; exit 1; }
+cfs=$PWD/bin/cfs
+work=$(mktemp -d /tmp/cfs-bench-detached.XXXXXX)
+export CFS_ROOT=$work/root
+had_parent=$(ls -d /sys/fs/cgroup/*/cfs 2>/dev/null | head -1 || true)
+cleanup() {
+	set +e
+	ids=$("$cfs" ps -aq 2>/dev/null)
+	[ -z "$ids" ] || "$cfs" rm -f $ids >/dev/null 2>&1
+	sup=$(cat /run/cfs/sup-*.pid 2>/dev/null | head -0)
+	for i in $(seq 100); do
+		pgrep -f "__cfs_supervisor $CFS_ROOT" >/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$had_parent" ]; then
+		for d in /sys/fs/cgroup/*/cfs; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+ms() { date +%s%N; }
+
+"$cfs" run --rm busybox true # make the image
+"$cfs" run -d busybox sleep 100000 >/dev/null
+sup=$(pgrep -f "__cfs_supervisor $CFS_ROOT" | head -1)
+sup1=$(pss "$sup")
+"$cfs" rm -f $("$cfs" ps -q) >/dev/null
+
+t0=$(ms)
+for i in $(seq "$N"); do "$cfs" run -d busybox sleep 100000 >/dev/null; done
+t1=$(ms)
+supN=$(pss "$sup")
+inits=0
+for p in $(pgrep -f __cfs_init); do
+	if grep -q "$CFS_ROOT" "/proc/$p/cmdline" 2>/dev/null || true; then inits=$((inits + $(pss "$p"))); fi
+done
+ninit=$(pgrep -fc __cfs_init || true)
+t2=$(ms)
+"$cfs" rm -f $("$cfs" ps -q) >/dev/null
+t3=$(ms)
+
+printf '| what | value |\n|---|--:|\n'
+printf '| %d × `cfs run -d busybox sleep`, one after another | %d ms (%.1f ms each) |\n' "$N" $(((t1 - t0) / 1000000)) "$(echo "($t1 - $t0) / 1000000 / $N" | bc -l)"
+printf '| `cfs rm -f` of all %d | %d ms |\n' "$N" $(((t3 - t2) / 1000000))
+printf '| supervisor PSS with 1 / %d containers | %d KiB / %d KiB (%.1f KiB per container) |\n' "$N" "$sup1" "$supN" "$(echo "($supN - $sup1) / ($N - 1)" | bc -l)"
+printf '| container init PSS, mean of %d | %d KiB |\n' "$ninit" $((inits / (ninit > 0 ? ninit : 1)))
+
+if [ "$MANY" -gt 0 ]; then
+	t0=$(ms)
+	for i in $(seq "$MANY"); do "$cfs" run -d busybox sleep 100000 >/dev/null || { echo "failed at $i" >&2; break; }; done
+	t1=$(ms)
+	n=$("$cfs" ps -q | wc -l)
+	free=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+	printf '| %d sleeping containers started | %d running, %d s, MemAvailable %d MiB, supervisor PSS %d KiB |\n' "$MANY" "$n" $(((t1 - t0) / 1000000000)) $((free / 1024)) "$(pss "$sup")"
+fi
