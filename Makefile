@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/cfs
 export CGO_ENABLED := 0
 
-.PHONY: all build demo test test-unit test-integration test-v2 bench clean
+.PHONY: all build demo test test-oci test-unit test-integration test-v2 bench clean
 
 all: build
 
@@ -21,10 +21,19 @@ demo: build
 # The whole suite: unit tests, integration tests as root with real
 # containers (ending with a leak check), and the cgroup v2 VM tests.
 test: build
-	scripts/setup.sh docker-registry skopeo
+	scripts/setup.sh docker-registry skopeo containerd podman
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	test/oci/conformance.sh
+	test/oci/clients.sh
 	$(MAKE) test-v2
+
+# The OCI runtime alone: the runtime-tools conformance suite and real
+# clients (containerd, its CRI plugin with crictl, Podman).
+test-oci: build
+	scripts/setup.sh containerd podman
+	test/oci/conformance.sh
+	test/oci/clients.sh
 
 test-unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/)
@@ -36,6 +45,7 @@ test-integration: build
 bench: build
 	scripts/setup.sh runc crun docker-registry
 	bench/run.sh
+	bench/detached.sh
 	bench/images/run.sh
 
 clean:

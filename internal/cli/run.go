@@ -28,14 +28,11 @@ func newRunCmd(g *globals) *cobra.Command {
 				o.Entrypoint = &entrypoint
 			}
 			if o.Detach {
-				rec, err := e.Create(o)
+				id, err := e.RunDetachedVia(o)
 				if err != nil {
 					return err
 				}
-				if _, err := e.Start(rec.ID); err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), rec.ID)
+				fmt.Fprintln(cmd.OutOrStdout(), id)
 				return nil
 			}
 			code, err := e.Run(o, engine.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})

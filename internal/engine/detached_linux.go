@@ -31,6 +31,13 @@ type backend struct{ e *Engine }
 
 func (b backend) Start(id string) (supervisor.Handle, error)   { return b.e.startDetached(id, false) }
 func (b backend) Restart(id string) (supervisor.Handle, error) { return b.e.startDetached(id, true) }
+func (b backend) Run(opts []byte) (string, supervisor.Handle, error) {
+	var o RunOptions
+	if err := json.Unmarshal(opts, &o); err != nil {
+		return "", nil, errdefs.Invalidf("run request: %v", err)
+	}
+	return b.e.RunDetached(&o)
+}
 func (b backend) Exited(id string, code int) (bool, time.Duration) {
 	return b.e.exited(id, code)
 }
@@ -128,30 +135,37 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 	if cc.Userns == "remap" {
 		rootUID = int(RemapRange.HostID)
 	}
-	mounts, err := e.Snapshots.Prepare(dir, img.Layers, rootUID, rootUID)
+	h, err := e.launch(&launchSpec{id: rec.ID, dir: dir, spec: spec, specJSON: specJSON, layers: img.Layers,
+		rootUID: rootUID, cc: cc, locked: true})
 	if err != nil {
-		return nil, err
+		return nil, err // not a nil *handle in a non-nil interface
 	}
-	logOpts, err := logs.ParseOptions(cc.LogOpts)
-	if err != nil {
-		return nil, err
-	}
-	lw, err := logs.NewWriter(dir, logOpts)
-	if err != nil {
-		return nil, err
-	}
-	h := &handle{e: e, id: rec.ID, log: lw, spec: spec}
-	defer func() {
-		if err != nil {
-			lw.Close()
-		}
-	}()
-	cfg := &runtime.Config{ID: rec.ID, Spec: spec, SpecJSON: specJSON, Rootfs: filepath.Join(dir, "rootfs"),
-		RootfsMounts: mounts, Tracer: e.Tracer}
+	return h, nil
+}
+
+// launchSpec is a detached container to start.
+type launchSpec struct {
+	id, dir  string
+	spec     *specs.Spec
+	specJSON []byte
+	layers   []string // the image's, bottom first
+	rootUID  int
+	cc       containerConfig
+	// materialize, when set, creates the container on disk (run -d): it
+	// runs while the container's init starts.
+	materialize func() error
+	// locked: the caller holds the container's lock.
+	locked bool
+}
+
+// launch starts a detached container with its output piped into its log
+// and returns it once its program runs.
+func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
+	cfg := &runtime.Config{ID: l.id, Spec: l.spec, SpecJSON: l.specJSON, Rootfs: filepath.Join(l.dir, "rootfs"),
+		Tracer: e.Tracer, ExitWithParent: true}
 	// Output goes through pipes to the log; the container's init and its
 	// program hold the write ends.
-	var readers []*os.File
-	var writers []*os.File
+	var readers, writers []*os.File
 	defer func() {
 		for _, f := range writers {
 			f.Close()
@@ -176,21 +190,49 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 	if cfg.Stderr, err = pipe(); err != nil {
 		return nil, err
 	}
-	if cfg.Control, err = runtime.ListenControl(controlPath(dir)); err != nil {
+	// The control socket must exist before init starts; for a new
+	// container its directory does not yet: bind beside, move in later
+	// (a bound socket keeps working when renamed).
+	tmpCtl := filepath.Join(e.Root, ".control-"+l.id)
+	if cfg.Control, err = runtime.ListenControl(tmpCtl); err != nil {
 		return nil, err
 	}
+	defer os.Remove(tmpCtl)
 	defer cfg.Control.Close() // init has its own copy
 	ctr, err := runtime.Spawn(cfg)
 	if err != nil {
 		return nil, err
 	}
-	h.ctr = ctr
+	h := &handle{e: e, id: l.id, spec: l.spec, ctr: ctr}
 	defer func() {
 		if err != nil {
-			e.teardown(ctr, spec)
+			e.teardown(ctr, l.spec)
 		}
 	}()
 	fault("start:after-spawn")
+	if l.materialize != nil {
+		if err := l.materialize(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(tmpCtl, controlPath(l.dir)); err != nil {
+		return nil, err
+	}
+	if cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID); err != nil {
+		return nil, err
+	}
+	logOpts, err := logs.ParseOptions(l.cc.LogOpts)
+	if err != nil {
+		return nil, err
+	}
+	if h.log, err = logs.NewWriter(l.dir, logOpts); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			h.log.Close()
+		}
+	}()
 	if err := e.setup(ctr, cfg); err != nil {
 		return nil, err
 	}
@@ -198,11 +240,11 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 	copyTo := func(r io.ReadCloser, stream string) {
 		defer h.copies.Done()
 		defer r.Close()
-		w := lw.Stream(stream)
+		w := h.log.Stream(stream)
 		io.Copy(w, r)
 		w.Close() // flushes a last line without a newline
 	}
-	if cc.TTY && ctr.Pty() != nil {
+	if l.cc.TTY && ctr.Pty() != nil {
 		// One terminal stream, logged as stdout.
 		readers[0].Close()
 		readers[1].Close()
@@ -218,7 +260,16 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 	}
 	h.started = time.Now()
 	fault("start:after-start")
-	err = e.Containers.UpdateLocked(rec.ID, func(r *store.Record) error {
+	if !l.locked {
+		unlock, err := e.Containers.Lock(l.id)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	// No fsync: a crash makes this state stale anyway (Refresh corrects
+	// it), and the start should not wait for the disk.
+	err = e.Containers.UpdateStateLocked(l.id, func(r *store.Record) error {
 		r.State.Status, r.State.Running, r.State.Paused, r.State.Pid = store.StatusRunning, true, false, ctr.Pid
 		r.State.StartedAt, r.State.Error = h.started.UTC(), ""
 		return nil
@@ -227,6 +278,28 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 		return nil, err
 	}
 	return h, nil
+}
+
+// RunDetached creates and starts a container in one go, for the
+// supervisor (`cfs run -d`): the container's init starts first and the
+// record and files are made while it boots, as in Run.
+func (e *Engine) RunDetached(o *RunOptions) (_ string, _ supervisor.Handle, err error) {
+	pr, err := e.prepare(o, 0, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	created := false
+	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec, specJSON: pr.specJSON,
+		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc,
+		materialize: func() error { created = true; return e.materialize(pr) }})
+	if err != nil {
+		if created {
+			e.Snapshots.Remove(pr.dir)
+			e.Containers.Delete(pr.id)
+		}
+		return "", nil, err
+	}
+	return pr.id, h, nil
 }
 
 // exited applies the restart policy after an exit (the record already
@@ -412,4 +485,21 @@ func waitGoneFor(pid int, d time.Duration) bool {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// RunDetachedVia runs `cfs run -d`: the options are resolved here (the
+// environment and env files are the caller's) and the supervisor, already
+// warm, does the rest.
+func (e *Engine) RunDetachedVia(o *RunOptions) (string, error) {
+	p, err := o.validate()
+	if err != nil {
+		return "", err
+	}
+	r := *o
+	r.Env, r.EnvFiles = p.env, nil
+	b, err := json.Marshal(&r)
+	if err != nil {
+		return "", err
+	}
+	return supervisor.Run(e.Root, b)
 }

@@ -37,7 +37,7 @@ type RunOptions struct {
 	Resources   ResourceOptions
 	// LookupEnv reads the caller's environment for bare -e KEY; nil means
 	// os.LookupEnv.
-	LookupEnv func(string) (string, bool)
+	LookupEnv func(string) (string, bool) `json:"-"`
 }
 
 // Volume is a parsed -v.

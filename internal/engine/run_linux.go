@@ -76,7 +76,8 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	// starts right away: its few milliseconds of start-up in new
 	// namespaces overlap with the record, the files and the cgroup made
 	// below.
-	cfg := &runtime.Config{ID: id, Spec: pr.spec, SpecJSON: pr.specJSON, Rootfs: pr.rootfs, Tracer: e.Tracer}
+	cfg := &runtime.Config{ID: id, Spec: pr.spec, SpecJSON: pr.specJSON, Rootfs: pr.rootfs, Tracer: e.Tracer,
+		ExitWithParent: true}
 	if !o.TTY {
 		if o.Interactive {
 			cfg.Stdin = stdio.Stdin

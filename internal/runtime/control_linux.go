@@ -153,18 +153,23 @@ func (r *ctlRequest) fail(code int, format string, args ...any) {
 // whose default action ends a process, as it would for runc's init).
 func (in *initProc) waitStartRequest() (int, error) {
 	syncStart := make(chan struct{}, 1)
+	parentGone := make(chan struct{}, 1)
 	go func() {
 		// The OCI create process closes its end when it exits: that is
 		// not a start, only the end of this reader.
 		var m message
 		if _, err := in.c.recvRaw(&m); err == nil && m.Type == msgStart {
 			syncStart <- struct{}{}
+		} else if in.cfg.ExitWithParent {
+			parentGone <- struct{}{}
 		}
 	}()
 	for {
 		select {
 		case <-syncStart:
 			return -1, nil
+		case <-parentGone:
+			return ExitSetup, errors.New("the process that created the container exited before starting it")
 		case sig := <-in.sigs:
 			s := sig.(syscall.Signal)
 			switch s {

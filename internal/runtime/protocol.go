@@ -31,6 +31,10 @@ type initConfig struct {
 	// writing (OCI create/start run in different processes); otherwise it
 	// waits for a "start" message on the sync socket.
 	ExecFIFO string `json:"execFifo,omitempty"`
+	// ExitWithParent: if the parent goes away before start, init exits
+	// (the engine's containers) instead of waiting for a start on its
+	// control socket (OCI create, whose process exits after create).
+	ExitWithParent bool `json:"exitWithParent,omitempty"`
 	// ID and Bundle describe the container to its hooks (state on stdin).
 	ID     string `json:"id,omitempty"`
 	Bundle string `json:"bundle,omitempty"`

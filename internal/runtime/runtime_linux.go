@@ -36,6 +36,10 @@ type Config struct {
 	Tracer                *trace.Tracer
 	// ExecFIFO makes init wait on a FIFO for start (see initConfig).
 	ExecFIFO string
+	// ExitWithParent makes init exit when the process that created it
+	// goes away before start (the engine's containers; OCI create leaves
+	// it false, as its process exits before start).
+	ExitWithParent bool
 	// CgroupHost is the cgroup layout to join; nil means
 	// cgroups.DetectHost(). The engine passes a view without the
 	// hierarchies a container does not need (its own net_cls mount).
@@ -228,7 +232,7 @@ func (c *Container) Setup(cfg *Config) (err error) {
 	parentHooks := len(HooksOf(spec, HookPrestart))+len(HooksOf(spec, HookCreateRuntime)) > 0
 	if err := c.sync.send(initConfig{
 		SpecJSON: specJSON, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
-		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO,
+		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO, ExitWithParent: cfg.ExitWithParent,
 		ID: cfg.ID, Bundle: bundle, HostPid: c.Pid, TraceFD: c.traceFD, ControlFD: c.controlFD,
 		ExtraFDs: c.extraFDs, ParentHooks: parentHooks, NoPivot: cfg.NoPivot,
 	}); err != nil {

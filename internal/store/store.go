@@ -364,6 +364,18 @@ func (s *Store) Update(id string, fn func(*Record) error) error {
 // UpdateLocked is Update for a caller that already holds Lock(id), for
 // multi-step operations such as "lock, start the process, record its pid".
 func (s *Store) UpdateLocked(id string, fn func(*Record) error) error {
+	return s.update(id, fn, !s.NoSync)
+}
+
+// UpdateStateLocked is UpdateLocked without the fsync: for state a crash
+// leaves stale anyway and the engine corrects from the process table (a
+// running container's pid). It keeps the start of a container off the
+// disk's flush latency.
+func (s *Store) UpdateStateLocked(id string, fn func(*Record) error) error {
+	return s.update(id, fn, false)
+}
+
+func (s *Store) update(id string, fn func(*Record) error, sync bool) error {
 	if !isID(id) {
 		return errdefs.Invalidf("invalid container ID %q: want 64 lowercase hex characters", id)
 	}
@@ -378,7 +390,7 @@ func (s *Store) UpdateLocked(id string, fn func(*Record) error) error {
 	if r.ID != id || r.Name != name {
 		return errdefs.Invalidf("updating container %s: ID and name cannot change in an update (use Rename)", id)
 	}
-	return s.writeRecord(r)
+	return s.writeRecord(r, sync)
 }
 
 // Rename changes a container's name. The new name is reserved before the
@@ -407,7 +419,7 @@ func (s *Store) Rename(id, newName string) error {
 	}
 	old := r.Name
 	r.Name = newName
-	if err := s.writeRecord(r); err != nil {
+	if err := s.writeRecord(r, !s.NoSync); err != nil {
 		res.undo()
 		res.release()
 		return err
@@ -502,12 +514,12 @@ func (s *Store) placeholder(id string, cause error) *Record {
 
 // writeRecord replaces record.json atomically. The directory is not synced:
 // a crash loses at most this update, never the record.
-func (s *Store) writeRecord(r *Record) error {
+func (s *Store) writeRecord(r *Record, sync bool) error {
 	data, err := marshalRecord(r)
 	if err != nil {
 		return err
 	}
-	err = writeAtomic(s.Dir(r.ID), recordFile, data, !s.NoSync)
+	err = writeAtomic(s.Dir(r.ID), recordFile, data, sync)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errdefs.NotFoundf("no such container: %s", r.ID)
 	}

@@ -37,6 +37,16 @@ func Start(root, id string) (int, error) {
 	return resp.Pid, nil
 }
 
+// Run asks root's supervisor to create and start a container from run
+// options (JSON), and returns its ID.
+func Run(root string, opts []byte) (string, error) {
+	resp, err := call(root, request{Op: "run", Opts: opts})
+	if err != nil {
+		return "", err
+	}
+	return resp.ID, nil
+}
+
 // Adopt hands a detached exec'd process (its connection to the container's
 // init) to root's supervisor, which keeps it alive until the process exits.
 func Adopt(root, id string, pid int, conn *os.File) error {
@@ -49,6 +59,7 @@ func call(root string, req request, fds ...int) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
+	b = append(b, '\n')
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		c, err := dial(root)
@@ -69,10 +80,9 @@ func call(root string, req request, fds ...int) (*response, error) {
 		err = json.NewDecoder(c).Decode(&resp)
 		c.Close()
 		if err != nil {
-			// The supervisor went away under us (it was exiting
-			// idle): try again with a new one.
-			lastErr = err
-			continue
+			// The supervisor died while it worked on the request: what
+			// it did is unknown (a container may exist), so no retry.
+			return nil, fmt.Errorf("supervisor: no answer: %w", err)
 		}
 		if !resp.OK {
 			return nil, &Error{Msg: resp.Error, Code: resp.Code}

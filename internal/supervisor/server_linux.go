@@ -31,6 +31,9 @@ type Backend interface {
 	// Restart starts the container again after a restart delay, unless it
 	// was stopped or removed meanwhile (then it returns nil, nil).
 	Restart(id string) (Handle, error)
+	// Run creates and starts a container from run options (JSON) and
+	// returns its ID.
+	Run(opts []byte) (string, Handle, error)
 	// Adopt takes over a detached exec'd process: conn is its connection
 	// to the container's init, which kills the process when it closes.
 	Adopt(id string, pid int, conn *os.File) (Handle, error)
@@ -45,13 +48,18 @@ var ErrRunning = errors.New("a supervisor already serves this state root")
 
 type server struct {
 	b      Backend
+	sock   string
 	mu     sync.Mutex
 	active int // containers running or waiting to restart, and calls in progress
 	idle   *time.Timer
-	ln     net.Listener
+	ln     *net.UnixListener
+	// closing: idle, the socket path is unlinked and the backlog drains.
+	closing bool
 }
 
 // Serve runs the supervisor for root until it has been idle for IdleExit.
+// A second supervisor for the same root waits for the first to finish
+// exiting (the lock), so a client never finds nobody.
 func Serve(root string, b Backend) error {
 	sock, lock, pidfile := paths(root)
 	if err := os.MkdirAll(RunDir, 0o700); err != nil {
@@ -62,25 +70,35 @@ func Serve(root string, b Backend) error {
 		return err
 	}
 	defer lf.Close()
-	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return ErrRunning
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			break
+		}
+		// Another supervisor serves (then the socket answers: we are
+		// not needed) or is exiting (then we take over).
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return ErrRunning
+		}
+		if time.Now().After(deadline) {
+			return ErrRunning
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		return fmt.Errorf("supervisor: listen on %s: %w", sock, err)
+	s := &server{b: b, sock: sock}
+	if err := s.listen(); err != nil {
+		return err
 	}
-	os.Chmod(sock, 0o600)
 	os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
-	// Reap only our children: a subreaper would also inherit the
-	// orphans of every container init that exits, which are not ours.
-	s := &server{b: b, ln: ln}
 	s.mu.Lock()
 	s.idle = time.AfterFunc(IdleExit, s.maybeExit)
 	s.mu.Unlock()
 	for {
-		c, err := ln.Accept()
+		c, err := s.ln.Accept()
 		if err != nil {
+			if !s.drained() {
+				continue
+			}
 			break
 		}
 		s.enter()
@@ -90,6 +108,18 @@ func Serve(root string, b Backend) error {
 		}()
 	}
 	os.Remove(pidfile)
+	return nil
+}
+
+func (s *server) listen() error {
+	os.Remove(s.sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("supervisor: listen on %s: %w", s.sock, err)
+	}
+	ln.SetUnlinkOnClose(false)
+	os.Chmod(s.sock, 0o600)
+	s.ln = ln
 	return nil
 }
 
@@ -109,27 +139,61 @@ func (s *server) leave() {
 	s.mu.Unlock()
 }
 
+// maybeExit starts the idle exit: unlink the socket (a new client then
+// starts a new supervisor, which waits for our lock), then serve what is
+// already queued before closing (drained).
 func (s *server) maybeExit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active == 0 {
-		// Unlink first: a client that finds no socket starts a new
-		// supervisor (which waits for our lock) instead of failing.
-		sock := s.ln.Addr().String()
-		os.Remove(sock)
-		s.ln.Close()
+	if s.active == 0 && !s.closing {
+		s.closing = true
+		os.Remove(s.sock)
+		s.ln.SetDeadline(time.Now().Add(20 * time.Millisecond))
 	}
+}
+
+// drained decides, after Accept timed out while closing, whether to exit
+// (nothing came) or to serve on (a queued request made us busy again: the
+// socket comes back, which is safe as we still hold the lock).
+func (s *server) drained() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		return false
+	}
+	if s.active == 0 {
+		s.ln.Close()
+		return true
+	}
+	s.closing = false
+	s.ln.Close()
+	if err := s.listen(); err != nil {
+		log.Printf("supervisor: %v", err)
+		return true
+	}
+	return false
 }
 
 func (s *server) handle(c net.Conn) {
 	defer c.Close()
 	// One request per connection, in one message: its JSON, and for
 	// "adopt" a descriptor.
-	buf := make([]byte, 4096)
+	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := c.(*net.UnixConn).ReadMsgUnix(buf, oob)
 	if err != nil {
 		return
+	}
+	// The JSON ends with a newline; a large one may take more reads.
+	for n > 0 && buf[n-1] != '\n' {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return
+		}
+		n += m
 	}
 	var files []*os.File
 	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
@@ -172,13 +236,21 @@ func (s *server) handle(c net.Conn) {
 	case "ping":
 		resp.OK = true
 	case "start":
-		pid, err := s.start(req.ID)
+		h, err := s.b.Start(req.ID)
 		if err != nil {
-			resp.Error = err.Error()
-			resp.Code = codeOf(err)
-		} else {
-			resp.OK, resp.Pid = true, pid
+			resp.Error, resp.Code = err.Error(), codeOf(err)
+			break
 		}
+		s.watch(req.ID, h)
+		resp.OK, resp.Pid = true, h.Pid()
+	case "run":
+		id, h, err := s.b.Run(req.Opts)
+		if err != nil {
+			resp.Error, resp.Code = err.Error(), codeOf(err)
+			break
+		}
+		s.watch(id, h)
+		resp.OK, resp.Pid, resp.ID = true, h.Pid(), id
 	default:
 		resp.Error = "unknown request " + strconv.Quote(req.Op)
 		resp.Code = 125
@@ -186,12 +258,9 @@ func (s *server) handle(c net.Conn) {
 	json.NewEncoder(c).Encode(resp)
 }
 
-// start starts a container and watches it until it exits for good.
-func (s *server) start(id string) (int, error) {
-	h, err := s.b.Start(id)
-	if err != nil {
-		return 0, err
-	}
+// watch follows a started container until it exits for good, restarting
+// it as its policy says.
+func (s *server) watch(id string, h Handle) {
 	s.enter()
 	go func() {
 		defer s.leave()
@@ -202,13 +271,12 @@ func (s *server) start(id string) (int, error) {
 				return
 			}
 			time.Sleep(delay)
-			h, err = s.b.Restart(id)
-			if err != nil {
+			var err error
+			if h, err = s.b.Restart(id); err != nil {
 				log.Printf("restart %s: %v", id, err)
 			}
 		}
 	}()
-	return h.Pid(), nil
 }
 
 // ExitCoder is an error that carries the exit code to report.

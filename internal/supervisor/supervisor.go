@@ -15,6 +15,7 @@ package supervisor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"path/filepath"
 )
 
@@ -23,17 +24,19 @@ var RunDir = "/run/cfs"
 
 // request is one call on the supervisor socket (one JSON line each way).
 type request struct {
-	Op  string `json:"op"` // "start", "adopt", "ping"
-	ID  string `json:"id,omitempty"`
-	Pid int    `json:"pid,omitempty"`
+	Op   string          `json:"op"` // "run", "start", "adopt", "ping"
+	ID   string          `json:"id,omitempty"`
+	Pid  int             `json:"pid,omitempty"`
+	Opts json.RawMessage `json:"opts,omitempty"` // run: the engine's run options
 }
 
 type response struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	// Code is the exit code a front end reports for Error (125, 126, 127).
-	Code int `json:"code,omitempty"`
-	Pid  int `json:"pid,omitempty"`
+	Code int    `json:"code,omitempty"`
+	Pid  int    `json:"pid,omitempty"`
+	ID   string `json:"id,omitempty"`
 }
 
 // paths returns the socket and lock paths for a state root. They live

@@ -24,7 +24,7 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 RTT_VERSION=${RTT_VERSION:-v0.9.1-0.20260316125833-8a4db579f5c8}
 CACHE=${CACHE:-/var/tmp/cfs-oci-conformance/$RTT_VERSION}
-OUT=${OUT:-$REPO/test/oci/out}
+OUT=${OUT:-/var/tmp/cfs-oci-conformance/out}
 MIN_PASS=${MIN_PASS:-42}
 RUNTIME=${RUNTIME:-$REPO/bin/cfs-runtime}
 TIMEOUT=${TIMEOUT:-120}
@@ -87,7 +87,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/dev" "$work/rootfs/proc" "$work/rootfs/sys" "$work/rootfs/etc" "$work/run"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/dev" "$work/rootfs/proc" "$work/rootfs/sys" "$work/rootfs/etc" "$work/run" "$work/tmp"
+# A container's root in a user namespace (host uid 100000 and up) must
+# traverse to its bundle.
+chmod 755 "$work" "$work/tmp"
 cp /bin/busybox "$work/rootfs/bin/busybox"
 for a in $(/bin/busybox --list); do
 	[ "$a" = busybox ] || ln -s busybox "$work/rootfs/bin/$a"
@@ -118,7 +121,9 @@ table=""
 for n in $tests; do
 	total=$((total + 1))
 	start=$(date +%s.%N)
-	(cd "$work/run" && RUNTIME="$work/runtime" timeout "$TIMEOUT" "$CACHE/tests/$n.t") >"$OUT/$n.txt" 2>&1
+	# TMPDIR: the suite's bundles (os.MkdirTemp), some of which its tests
+	# forget to remove, go under $work.
+	(cd "$work/run" && TMPDIR="$work/tmp" RUNTIME="$work/runtime" timeout "$TIMEOUT" "$CACHE/tests/$n.t") >"$OUT/$n.txt" 2>&1
 	rc=$?
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	oks=$(grep -c '^ok' "$OUT/$n.txt")
@@ -153,9 +158,13 @@ echo
 echo "$total test files: $unexpected unexpected failures, $fixed expected failures passed (runtime $RUNTIME)"
 echo "conformance: $pass passed, $((total - pass)) failed"
 leaks=$(ps -eo pid,args | grep -F "$work" | grep -v grep)
-if [ -n "$leaks" ]; then
-	echo "conformance: processes left behind:" >&2
-	echo "$leaks" >&2
+# A container without a mount namespace mounts in ours (under its bundle),
+# and delete must have undone it.
+mounts=$(findmnt -rn -o TARGET | grep "^$work/")
+if [ -n "$leaks$mounts" ]; then
+	echo "conformance: left behind:" >&2
+	echo "$leaks$mounts" >&2
+	echo "$mounts" | sort -r | xargs -r -n1 umount -l
 	exit 1
 fi
 [ "$unexpected" = 0 ] || exit 1

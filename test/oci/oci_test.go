@@ -46,10 +46,19 @@ func TestMain(m *testing.M) {
 		fmt.Printf("building cfs-runtime: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	hadParent, _ := filepath.Glob("/sys/fs/cgroup/*/cfs-runtime")
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
 		code = leakCheck()
+	}
+	// The /cfs-runtime parent cgroup stays between containers; remove it
+	// if this suite made it.
+	if len(hadParent) == 0 {
+		parents, _ := filepath.Glob("/sys/fs/cgroup/*/cfs-runtime")
+		for _, p := range parents {
+			os.Remove(p)
+		}
 	}
 	os.Exit(code)
 }
