@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"text/template"
 
 	"github.com/spf13/cobra"
 )
 
 func newInspectCmd(g *globals) *cobra.Command {
+	var format string
 	cmd := &cobra.Command{
 		Use:   "inspect CONTAINER [CONTAINER...]",
 		Short: "Show low-level information on containers as JSON",
@@ -18,6 +20,12 @@ func newInspectCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var tmpl *template.Template
+			if format != "" {
+				if tmpl, err = template.New("inspect").Funcs(templateFuncs).Parse(format); err != nil {
+					return usageError{fmt.Errorf("--format: %w", err)}
+				}
+			}
 			var out []any
 			var errs []error
 			for _, ref := range args {
@@ -26,7 +34,17 @@ func newInspectCmd(g *globals) *cobra.Command {
 					errs = append(errs, err)
 					continue
 				}
+				if tmpl != nil {
+					if err := tmpl.Execute(cmd.OutOrStdout(), v); err != nil {
+						errs = append(errs, fmt.Errorf("--format: %w", err))
+					}
+					fmt.Fprintln(cmd.OutOrStdout())
+					continue
+				}
 				out = append(out, v)
+			}
+			if tmpl != nil {
+				return errors.Join(errs...)
 			}
 			if out == nil {
 				out = []any{}
@@ -36,5 +54,6 @@ func newInspectCmd(g *globals) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output with a Go template, e.g. '{{.State.Pid}}'")
 	return cmd
 }

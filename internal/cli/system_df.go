@@ -11,7 +11,7 @@ import (
 // newSystemCmd is `cfs system ...`.
 func newSystemCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "Manage cfs", Args: cobra.NoArgs}
-	cmd.AddCommand(newSystemDfCmd(g))
+	cmd.AddCommand(newSystemDfCmd(g), newSystemBootCmd(g), newSystemUnitCmd(g))
 	return cmd
 }
 

@@ -151,8 +151,7 @@ type launchSpec struct {
 	layers   []string // the image's, bottom first
 	rootUID  int
 	cc       containerConfig
-	// materialize, when set, creates the container on disk (run -d): it
-	// runs while the container's init starts.
+	// materialize, when set, creates the container on disk (run -d).
 	materialize func() error
 	// locked: the caller holds the container's lock.
 	locked bool
@@ -162,7 +161,7 @@ type launchSpec struct {
 // and returns it once its program runs.
 func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	cfg := &runtime.Config{ID: l.id, Spec: l.spec, SpecJSON: l.specJSON, Rootfs: filepath.Join(l.dir, "rootfs"),
-		Tracer: e.Tracer, ExitWithParent: true}
+		Tracer: e.Tracer, ExitWithParent: true, EarlyCgroup: !usesNetCgroup(l.spec.Linux.Resources)}
 	// Output goes through pipes to the log; the container's init and its
 	// program hold the write ends.
 	var readers, writers []*os.File
@@ -190,14 +189,17 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	if cfg.Stderr, err = pipe(); err != nil {
 		return nil, err
 	}
-	// The control socket must exist before init starts; for a new
-	// container its directory does not yet: bind beside, move in later
-	// (a bound socket keeps working when renamed).
-	tmpCtl := filepath.Join(e.Root, ".control-"+l.id)
-	if cfg.Control, err = runtime.ListenControl(tmpCtl); err != nil {
+	// The record comes before the process: with EarlyCgroup, Spawn makes
+	// the container's cgroup, and a crash must never leave a cgroup that
+	// no record names (rm -f finds everything through the record).
+	if l.materialize != nil {
+		if err := l.materialize(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Control, err = runtime.ListenControl(controlPath(l.dir)); err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmpCtl)
 	defer cfg.Control.Close() // init has its own copy
 	ctr, err := runtime.Spawn(cfg)
 	if err != nil {
@@ -210,14 +212,6 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 		}
 	}()
 	fault("start:after-spawn")
-	if l.materialize != nil {
-		if err := l.materialize(); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.Rename(tmpCtl, controlPath(l.dir)); err != nil {
-		return nil, err
-	}
 	if cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID); err != nil {
 		return nil, err
 	}
@@ -281,8 +275,8 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 }
 
 // RunDetached creates and starts a container in one go, for the
-// supervisor (`cfs run -d`): the container's init starts first and the
-// record and files are made while it boots, as in Run.
+// supervisor (`cfs run -d`), which is warm: no process start-up, and the
+// spec's encoders are built once for every container.
 func (e *Engine) RunDetached(o *RunOptions) (_ string, _ supervisor.Handle, err error) {
 	pr, err := e.prepare(o, 0, 0)
 	if err != nil {

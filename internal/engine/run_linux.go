@@ -72,12 +72,8 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		return 0, err
 	}
 	id, dir := pr.id, pr.dir
-	// Every path is known before anything exists, so the container's init
-	// starts right away: its few milliseconds of start-up in new
-	// namespaces overlap with the record, the files and the cgroup made
-	// below.
 	cfg := &runtime.Config{ID: id, Spec: pr.spec, SpecJSON: pr.specJSON, Rootfs: pr.rootfs, Tracer: e.Tracer,
-		ExitWithParent: true}
+		ExitWithParent: true, EarlyCgroup: !usesNetCgroup(pr.resources)}
 	if !o.TTY {
 		if o.Interactive {
 			cfg.Stdin = stdio.Stdin
@@ -86,23 +82,13 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	} else {
 		cfg.Stderr = stdio.Stderr // init's own errors, before the pty exists
 	}
-	// The control socket (for exec) must exist before init starts, but the
-	// container's directory only once materialize made it: bind it beside
-	// and move it in (a bound socket keeps working when renamed).
-	tmpCtl := filepath.Join(e.Root, ".control-"+id)
-	if cfg.Control, err = runtime.ListenControl(tmpCtl); err != nil {
-		return 0, err
-	}
-	defer os.Remove(tmpCtl)
-	defer cfg.Control.Close() // init has its own copy
-	ctr, err := runtime.Spawn(cfg)
-	if err != nil {
-		return 0, err
-	}
+	var ctr *runtime.Container
 	created := false
 	defer func() {
 		if err != nil {
-			e.teardown(ctr, pr.spec)
+			if ctr != nil {
+				e.teardown(ctr, pr.spec)
+			}
 			if created {
 				e.Snapshots.Remove(dir)
 				e.Containers.Delete(id)
@@ -111,6 +97,9 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	}()
 	// A --rm container's record lives as long as its process: no fsync.
 	e.Containers.NoSync = o.Remove
+	// The record comes first: the container's cgroup (made by Spawn, see
+	// EarlyCgroup) must never exist without a record naming it, or a cfs
+	// killed now would leave it where rm -f cannot find it.
 	created = true // materialize may fail half-way: remove what it made
 	if err := e.materialize(pr); err != nil {
 		if errors.Is(err, errdefs.ErrConflict) {
@@ -118,7 +107,11 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		}
 		return 0, err
 	}
-	if err := os.Rename(tmpCtl, controlPath(dir)); err != nil {
+	if cfg.Control, err = runtime.ListenControl(controlPath(dir)); err != nil {
+		return 0, err
+	}
+	defer cfg.Control.Close() // init has its own copy
+	if ctr, err = runtime.Spawn(cfg); err != nil {
 		return 0, err
 	}
 	if cfg.RootfsMounts, err = e.Snapshots.Prepare(dir, pr.img.Layers, pr.rootUID(), pr.rootUID()); err != nil {

@@ -87,6 +87,9 @@ type Container struct {
 	// Descriptor numbers in init (see initConfig).
 	traceFD, controlFD int
 	extraFDs           []int
+	// early: init was born in its cgroup (Config.EarlyCgroup);
+	// lateMemory: except in the memory hierarchy, joined at ready.
+	lateMemory bool
 	// early: init was born in its cgroup (Config.EarlyCgroup).
 	early bool
 }
@@ -193,6 +196,20 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 		}
 		c.early = true
 		cgDirs = c.cg.Paths()
+		if memoryLimited(spec) {
+			// A memory limit should not count init's own start-up: the
+			// memory hierarchy is joined in Setup, once init is ready
+			// (on cgroup v2, where one directory holds every
+			// controller, that means the whole cgroup).
+			if mem, ok := cgDirs["memory"]; ok {
+				if mem == cgDirs["unified"] {
+					cgDirs, c.early = nil, false
+				} else {
+					delete(cgDirs, "memory")
+					c.lateMemory = true
+				}
+			}
+		}
 	}
 	err = startIn(cmd, joins, cgDirs, tr)
 	child.Close()
@@ -282,7 +299,7 @@ func (c *Container) Setup(cfg *Config) (err error) {
 			}
 			continue
 		case msgReady:
-			if !c.early {
+			if !c.early || c.lateMemory {
 				if err := c.cg.AddSome(c.Pid, true); err != nil {
 					return err
 				}
@@ -487,4 +504,12 @@ func makeCgroup(cfg *Config) (cgroups.Manager, error) {
 		return nil, err
 	}
 	return cg, nil
+}
+
+// memoryLimited reports whether spec limits memory (then init joins the
+// memory cgroup late: see Config.EarlyCgroup).
+func memoryLimited(spec *specs.Spec) bool {
+	r := spec.Linux.Resources
+	return r != nil && r.Memory != nil && ((r.Memory.Limit != nil && *r.Memory.Limit > 0) ||
+		(r.Memory.Swap != nil && *r.Memory.Swap > 0) || (r.Memory.Reservation != nil && *r.Memory.Reservation > 0))
 }

@@ -241,3 +241,55 @@ func TestDetachedErrors(t *testing.T) {
 		t.Errorf("rm -f of a created container: %s", r)
 	}
 }
+
+// TestBootAfterReboot simulates a host reboot (the supervisor and every
+// container process killed with SIGKILL) and checks that `cfs system
+// boot` brings back exactly the always and unless-stopped containers.
+func TestBootAfterReboot(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300")
+	e.ok("run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "300")
+	e.ok("run", "-d", "--name", "stopped", "--restart", "unless-stopped", "busybox", "sleep", "300")
+	e.ok("run", "-d", "--name", "never", "busybox", "sleep", "300")
+	e.ok("stop", "-t", "1", "stopped")
+	pids := strings.Fields(e.ok("ps", "--format", "{{.ID}}"))
+	var inits []int
+	for _, id := range pids {
+		out := e.ok("inspect", "--format", "{{.State.Pid}}", id)
+		if n, err := strconv.Atoi(strings.TrimSpace(out)); err == nil && n > 0 {
+			inits = append(inits, n)
+		}
+	}
+	if len(inits) != 3 {
+		t.Fatalf("%d running inits, want 3", len(inits))
+	}
+	// The "reboot": the supervisor first, so that nobody records or
+	// restarts anything, then the containers.
+	if sup := supervisor.Pid(e.root); sup > 0 {
+		syscall.Kill(sup, syscall.SIGKILL)
+	}
+	for _, p := range inits {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	time.Sleep(300 * time.Millisecond)
+	out := e.ok("system", "boot")
+	if n := len(strings.Fields(out)); n != 2 {
+		t.Errorf("system boot started %d containers, want 2:\n%s", n, out)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(e.ok("ps", "-a", "--format", "{{.Names}} {{.State}}")), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 {
+			got[f[0]] = f[1]
+		}
+	}
+	want := map[string]string{"always": "running", "unless": "running", "stopped": "exited", "never": "exited"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	if unit := e.ok("system", "unit"); !strings.Contains(unit, "system boot") || !strings.Contains(unit, "CFS_ROOT="+e.root) {
+		t.Errorf("system unit:\n%s", unit)
+	}
+}
