@@ -25,7 +25,7 @@ REPO=$PWD
 RTT_VERSION=${RTT_VERSION:-v0.9.1-0.20260316125833-8a4db579f5c8}
 CACHE=${CACHE:-/var/tmp/cfs-oci-conformance/$RTT_VERSION}
 OUT=${OUT:-/var/tmp/cfs-oci-conformance/out}
-MIN_PASS=${MIN_PASS:-42}
+MIN_PASS=${MIN_PASS:-39}
 RUNTIME=${RUNTIME:-$REPO/bin/cfs-runtime}
 TIMEOUT=${TIMEOUT:-120}
 
