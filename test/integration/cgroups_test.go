@@ -333,8 +333,10 @@ func TestCgroupPidsLimit(t *testing.T) {
 	// interrupts the open).
 	e.startBg("bomb", "--pids-limit", "32", "busybox", "sh", "-c",
 		"mkfifo /f; b() { sleep 1000 & b | b & }; (b &) 2>/dev/null; read x < /f")
-	time.Sleep(time.Second)
+	time.Sleep(300 * time.Millisecond)
 	dir := e.cgDir("bomb", "pids")
+	// Under emulation (the v2 VM) the bomb takes a while to reach the limit.
+	waitFor(t, func() bool { return readCgUint(t, filepath.Join(dir, "pids.events"), "max") > 0 })
 	max := readCgUint(t, filepath.Join(dir, "pids.max"), "")
 	for i := 0; i < 5; i++ {
 		if cur := readCgUint(t, filepath.Join(dir, "pids.current"), ""); cur > max {
