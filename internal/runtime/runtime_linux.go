@@ -141,6 +141,9 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 	defer func() {
 		if err != nil {
 			c.kill()
+			if c.cg != nil { // EarlyCgroup made it
+				c.cg.Destroy()
+			}
 		}
 	}()
 	cmd := exec.Command("/proc/self/exe", InitArg)
