@@ -444,13 +444,11 @@ func (e *Engine) Wait(ref string) (int, error) {
 			return 0, err
 		}
 		rec = e.Refresh(rec)
+		// A created container is waited for until it has run and
+		// stopped, as in Docker.
 		switch rec.State.Status {
 		case store.StatusExited, store.StatusDead:
 			return rec.State.ExitCode, nil
-		case store.StatusCreated:
-			if !alive(rec.State.Pid) && rec.State.StartedAt.IsZero() {
-				// Docker waits for a created container to run and stop.
-			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

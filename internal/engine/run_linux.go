@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
@@ -420,6 +419,3 @@ func (e *Engine) Refresh(r *store.Record) *store.Record {
 	}
 	return r
 }
-
-var _ = errors.New
-var _ specs.Spec

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -154,5 +153,3 @@ func Pid(root string) int {
 	}
 	return pid
 }
-
-var errNoSupervisor = errors.New("no supervisor")
