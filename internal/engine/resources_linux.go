@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -309,6 +310,10 @@ func releaseNetCgroups(tr *trace.Tracer) {
 			if !pruneEmptyCgroups(target, tr) {
 				continue
 			}
+			// Removed cgroups are freed asynchronously; unmounted before
+			// that, the hierarchy would live on in the kernel, unmounted
+			// (and listed in every process's /proc/PID/cgroup).
+			waitHierarchyEmpty("net_cls", time.Second)
 			tr.Step("cgroup", "umount %s (no container uses it any more)", target)
 			if err := unix.Unmount(target, 0); err != nil {
 				tr.Step("cgroup", "umount %s: %v", target, err)
@@ -341,4 +346,26 @@ func pruneEmptyCgroups(dir string, tr *trace.Tracer) bool {
 		empty = false
 	}
 	return empty
+}
+
+// waitHierarchyEmpty waits until the hierarchy holding controller has only
+// its root cgroup left (/proc/cgroups, num_cgroups), or d passes.
+func waitHierarchyEmpty(controller string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		b, err := os.ReadFile("/proc/cgroups")
+		if err != nil {
+			return
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 3 && f[0] == controller && f[2] == "1" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

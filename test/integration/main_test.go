@@ -116,6 +116,17 @@ func takeSnapshot() snapshotOfHost {
 			s.inits[p] = true
 		}
 	}
+	// A v1 hierarchy unmounted while it still had cgroups lives on in the
+	// kernel, unmounted: /proc/cgroups then gives it a hierarchy number.
+	if b, err := os.ReadFile("/proc/cgroups"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && (f[0] == "net_cls" || f[0] == "net_prio") && f[1] != "0" {
+				if !isCgroupMounted(f[0]) {
+					s.mounts["unmounted cgroup hierarchy of "+f[0]] = true
+				}
+			}
+		}
+	}
 	links, _ := filepath.Glob("/sys/class/net/*")
 	for _, l := range links {
 		s.links[filepath.Base(l)] = true
@@ -132,8 +143,9 @@ func (b snapshotOfHost) leaks(a snapshotOfHost) []string {
 			}
 		}
 	}
-	// processes may take a moment to be reaped
-	for i := 0; i < 50 && len(a.inits) > len(b.inits); i++ {
+	// Processes take a moment to be reaped, and the kernel frees cgroups
+	// (and with them an unmounted hierarchy) asynchronously.
+	for i := 0; i < 100 && !b.covers(a); i++ {
 		time.Sleep(20 * time.Millisecond)
 		a = takeSnapshot()
 	}
@@ -218,4 +230,30 @@ func (e *env) ok(args ...string) string {
 		e.t.Fatalf("cfs %s: %s", strings.Join(args, " "), r)
 	}
 	return r.stdout
+}
+
+// isCgroupMounted reports whether a v1 hierarchy with controller is mounted.
+func isCgroupMounted(controller string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, " - cgroup ") && strings.Contains(l, controller) {
+			return true
+		}
+	}
+	return false
+}
+
+// covers reports whether a holds nothing that b does not.
+func (b snapshotOfHost) covers(a snapshotOfHost) bool {
+	for _, pair := range [][2]map[string]bool{{b.cgroups, a.cgroups}, {b.mounts, a.mounts}, {b.inits, a.inits}, {b.links, a.links}} {
+		for k := range pair[1] {
+			if !pair[0][k] {
+				return false
+			}
+		}
+	}
+	return true
 }
