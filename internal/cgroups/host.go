@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/cfs-org/cfs/internal/mount"
 	"io"
 	"strconv"
 	"strings"
@@ -217,8 +218,8 @@ func scanCgroupMounts(r io.Reader, fn func(cgroupMount)) error {
 			return errdefs.Invalidf("mountinfo: malformed line %q", line)
 		}
 		fn(cgroupMount{
-			root:       unescapeMountinfo(pre[3]),
-			mountPoint: unescapeMountinfo(pre[4]),
+			root:       mount.UnescapeMountinfo(pre[3]),
+			mountPoint: mount.UnescapeMountinfo(pre[4]),
 			fstype:     post[0],
 			superOpts:  post[2],
 		})
@@ -227,24 +228,4 @@ func scanCgroupMounts(r io.Reader, fn func(cgroupMount)) error {
 		return fmt.Errorf("reading mountinfo: %w", err)
 	}
 	return nil
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space, \011, \012,
-// \134) the kernel uses in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"github.com/cfs-org/cfs/internal/mount"
 	"os"
 	"slices"
 	"strings"
@@ -176,8 +177,8 @@ func TestUnescapeMountinfo(t *testing.T) {
 		`/trailing\04`:   `/trailing\04`,
 		`/notoctal\999`:  `/notoctal\999`,
 	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		if got := mount.UnescapeMountinfo(in); got != want {
+			t.Errorf("UnescapeMountinfo(%q) = %q, want %q", in, got, want)
 		}
 	}
 	h := parseFixture(t, "v1")

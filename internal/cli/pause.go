@@ -1,10 +1,9 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
+
+	"github.com/cfs-org/cfs/internal/engine"
 )
 
 func newPauseCmd(g *globals) *cobra.Command {
@@ -13,19 +12,10 @@ func newPauseCmd(g *globals) *cobra.Command {
 		Short: "Pause all processes within one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+				_, err := e.Pause(ref)
 				return err
-			}
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Pause(ref); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+			})
 		},
 	}
 }
@@ -36,19 +26,10 @@ func newUnpauseCmd(g *globals) *cobra.Command {
 		Short: "Unpause all processes within one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+				_, err := e.Unpause(ref)
 				return err
-			}
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Unpause(ref); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+			})
 		},
 	}
 }

@@ -1,10 +1,9 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
+
+	"github.com/cfs-org/cfs/internal/engine"
 )
 
 func newRmCmd(g *globals) *cobra.Command {
@@ -14,19 +13,10 @@ func newRmCmd(g *globals) *cobra.Command {
 		Short: "Remove one or more containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+				_, err := e.Remove(ref, force)
 				return err
-			}
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Remove(ref, force); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill and remove a running container")

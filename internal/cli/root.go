@@ -136,3 +136,22 @@ func markUsageErrors(cmd *cobra.Command) {
 		markUsageErrors(c)
 	}
 }
+
+// eachContainer runs fn for every container reference, printing each one
+// that succeeded (Docker's output for rm, stop, kill, pause, ...) and
+// returning every failure.
+func eachContainer(g *globals, cmd *cobra.Command, refs []string, fn func(e *engine.Engine, ref string) error) error {
+	e, err := g.engine()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ref := range refs {
+		if err := fn(e, ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ref)
+	}
+	return errors.Join(errs...)
+}

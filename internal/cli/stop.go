@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cfs-org/cfs/internal/engine"
 )
 
 func newStopCmd(g *globals) *cobra.Command {
@@ -16,19 +18,10 @@ func newStopCmd(g *globals) *cobra.Command {
 		Short: "Stop running containers: the stop signal, then SIGKILL after a grace period",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+				_, err := e.Stop(ref, time.Duration(seconds)*time.Second, signal)
 				return err
-			}
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Stop(ref, time.Duration(seconds)*time.Second, signal); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait before killing the container")
@@ -43,19 +36,10 @@ func newKillCmd(g *globals) *cobra.Command {
 		Short: "Send a signal (default SIGKILL) to running containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
+				_, err := e.Kill(ref, signal)
 				return err
-			}
-			var errs []error
-			for _, ref := range args {
-				if _, err := e.Kill(ref, signal); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send")
@@ -69,23 +53,13 @@ func newRestartCmd(g *globals) *cobra.Command {
 		Short: "Stop and start containers again",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			var errs []error
-			for _, ref := range args {
+			return eachContainer(g, cmd, args, func(e *engine.Engine, ref string) error {
 				if _, err := e.Stop(ref, time.Duration(seconds)*time.Second, ""); err != nil {
-					errs = append(errs, err)
-					continue
+					return err
 				}
-				if _, err := e.Start(ref); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), ref)
-			}
-			return errors.Join(errs...)
+				_, err := e.Start(ref)
+				return err
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait for the stop before killing the container")

@@ -5,6 +5,7 @@ package mount
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -200,4 +201,24 @@ func FlagString(f uintptr) string {
 		parts = append(parts, fmt.Sprintf("%#x", f))
 	}
 	return strings.Join(parts, "|")
+}
+
+// UnescapeMountinfo undoes the octal escapes (\040 for space, \011, \012,
+// \134) the kernel uses for paths in /proc/PID/mountinfo.
+func UnescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

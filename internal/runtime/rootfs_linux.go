@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -243,7 +242,7 @@ func parentMountPrivate(path string, tr *trace.Tracer) error {
 		if len(f) < 7 {
 			continue
 		}
-		mp := unescapeOctal(f[4])
+		mp := mount.UnescapeMountinfo(f[4])
 		if (mp == "/" || path == mp || strings.HasPrefix(path, mp+"/")) && len(mp) >= len(best) {
 			best, shared = mp, false
 			for _, opt := range f[6:] {
@@ -264,25 +263,6 @@ func parentMountPrivate(path string, tr *trace.Tracer) error {
 		return fmt.Errorf("make %s private: %w", best, err)
 	}
 	return nil
-}
-
-// unescapeOctal undoes mountinfo's \ooo escapes (space, tab, newline, backslash).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // bundleDir is the directory relative bind sources resolve against.
