@@ -17,11 +17,10 @@ import (
 )
 
 func init() {
-	// As in cmd/cfs: init changes per-thread state and forks the program
-	// from the main thread.
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		goruntime.LockOSThread()
-	}
+	// As in cmd/cfs: main keeps the main thread (init changes per-thread
+	// state and forks the program from it; the runtime's throw-away
+	// threads must never be it).
+	goruntime.LockOSThread()
 }
 
 func main() {

@@ -17,10 +17,11 @@ import (
 func init() {
 	// The container's init changes per-thread state (capability bounding
 	// set, cgroup namespace) and forks the user's program from the same
-	// thread: keep main on the main OS thread.
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		goruntime.LockOSThread()
-	}
+	// thread: keep main on the main OS thread. Elsewhere, too, the main
+	// thread runs only main: the runtime's throw-away threads (that enter
+	// a container's namespaces or cgroup to fork its init) are then never
+	// the main thread, which Go would keep alive instead of ending.
+	goruntime.LockOSThread()
 }
 
 func main() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cfs-org/cfs/internal/errdefs"
 	"github.com/cfs-org/cfs/internal/image"
+	"github.com/cfs-org/cfs/internal/mount"
 	"github.com/cfs-org/cfs/internal/runtime"
 	"github.com/cfs-org/cfs/internal/store"
 )
@@ -26,7 +27,8 @@ type prepared struct {
 	rec             *store.Record
 	cc              containerConfig
 	spec            *specs.Spec
-	specJSON        []byte
+	specJSON        []byte // set by materializeFiles
+	rootfsMounts    []mount.Mount
 	etc             [][2]string
 	resources       *specs.LinuxResources
 }
@@ -103,20 +105,37 @@ func (e *Engine) prepare(o *RunOptions, width, height uint) (*prepared, error) {
 		Hostname: hostname, EtcFiles: pr.etc, Cgroup: cc.Cgroup, Resources: resources,
 		Width: width, Height: height,
 	})
-	if pr.specJSON, err = json.Marshal(pr.spec); err != nil {
-		return nil, err
-	}
 	return pr, nil
 }
 
 // materialize creates the container on disk: its record (reserving the
-// name), volume sources, /etc files, writable layer directories, rootfs
-// mount point and config.json. On error the caller removes the container.
+// name), then its files (materializeFiles). On error the caller removes
+// the container.
 func (e *Engine) materialize(pr *prepared) error {
+	if err := e.materializeRecord(pr); err != nil {
+		return err
+	}
+	return e.materializeFiles(pr)
+}
+
+// materializeRecord writes the container's record, which reserves its name
+// and must exist before anything else of the container does (its cgroup
+// above all: rm -f finds everything through the record).
+func (e *Engine) materializeRecord(pr *prepared) error {
 	if err := e.Containers.Create(pr.rec); err != nil {
 		return err
 	}
 	fault("create:after-record")
+	return nil
+}
+
+// materializeFiles creates the container's volume sources, /etc files,
+// writable layer directories (pr.rootfsMounts mount them), rootfs mount
+// point and config.json, encoding the spec (pr.specJSON).
+func (e *Engine) materializeFiles(pr *prepared) (err error) {
+	if pr.specJSON, err = json.Marshal(pr.spec); err != nil {
+		return err
+	}
 	for _, v := range pr.parsed.volumes {
 		if err := os.MkdirAll(v.Source, 0o755); err != nil {
 			return errdefs.Invalidf("--volume %s: %v", v, err)
@@ -132,7 +151,7 @@ func (e *Engine) materialize(pr *prepared) error {
 			return err
 		}
 	}
-	if _, err := e.Snapshots.Prepare(pr.dir, pr.img.Layers, pr.rootUID(), pr.rootUID()); err != nil {
+	if pr.rootfsMounts, err = e.Snapshots.Prepare(pr.dir, pr.img.Layers, pr.rootUID(), pr.rootUID()); err != nil {
 		return err
 	}
 	if err := os.Mkdir(pr.rootfs, 0o755); err != nil && !os.IsExist(err) {

@@ -20,6 +20,7 @@ import (
 	"github.com/cfs-org/cfs/internal/image"
 	"github.com/cfs-org/cfs/internal/mount"
 	"github.com/cfs-org/cfs/internal/runtime"
+	"github.com/cfs-org/cfs/internal/snapshot"
 	"github.com/cfs-org/cfs/internal/store"
 )
 
@@ -71,7 +72,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		return 0, err
 	}
 	id, dir := pr.id, pr.dir
-	cfg := &runtime.Config{ID: id, Spec: pr.spec, SpecJSON: pr.specJSON, Rootfs: pr.rootfs, Tracer: e.Tracer,
+	cfg := &runtime.Config{ID: id, Spec: pr.spec, Rootfs: pr.rootfs, Tracer: e.Tracer,
 		ExitWithParent: true, EarlyCgroup: !usesNetCgroup(pr.resources)}
 	if !o.TTY {
 		if o.Interactive {
@@ -98,9 +99,10 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	e.Containers.NoSync = o.Remove
 	// The record comes first: the container's cgroup (made by Spawn, see
 	// EarlyCgroup) must never exist without a record naming it, or a cfs
-	// killed now would leave it where rm -f cannot find it.
+	// killed now would leave it where rm -f cannot find it. The files
+	// come while init starts (a few ms of exec and Go start-up).
 	created = true // materialize may fail half-way: remove what it made
-	if err := e.materialize(pr); err != nil {
+	if err := e.materializeRecord(pr); err != nil {
 		if errors.Is(err, errdefs.ErrConflict) {
 			created = false // the name belongs to another container
 		}
@@ -113,8 +115,12 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	if ctr, err = runtime.Spawn(cfg); err != nil {
 		return 0, err
 	}
-	if cfg.RootfsMounts, err = e.Snapshots.Prepare(dir, pr.img.Layers, pr.rootUID(), pr.rootUID()); err != nil {
+	if err := e.materializeFiles(pr); err != nil {
 		return 0, err
+	}
+	cfg.SpecJSON, cfg.RootfsMounts = pr.specJSON, pr.rootfsMounts
+	if o.Remove {
+		cfg.RootfsMounts = snapshot.Volatile(cfg.RootfsMounts)
 	}
 	if err := e.setup(ctr, cfg); err != nil {
 		return 0, err

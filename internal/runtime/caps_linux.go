@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 
@@ -82,6 +83,12 @@ func applyThreadSecurity(proc *specs.Process, sc *specs.LinuxSeccomp, tr *trace.
 		if err != nil {
 			return sec, err
 		}
+		// runtime-spec config.md: capabilities that cannot be granted
+		// MUST be logged as a warning; runtimes SHOULD NOT fail.
+		if have := currentBounding(); b&^have != 0 {
+			fmt.Fprintf(os.Stderr, "cfs: warning: capabilities not in the runtime's bounding set, not granted: %s\n", maskString(b&^have))
+			b &= have
+		}
 		if err := dropBounding(b, tr); err != nil {
 			return sec, err
 		}
@@ -150,6 +157,17 @@ func setInheritable(names []string, bounding capMask) error {
 		return fmt.Errorf("capset inheritable: %w", err)
 	}
 	return nil
+}
+
+// currentBounding reads this thread's bounding set.
+func currentBounding() capMask {
+	var m capMask
+	for _, c := range capByName {
+		if r, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && r == 1 {
+			m |= 1 << c
+		}
+	}
+	return m
 }
 
 func maskString(m capMask) string {

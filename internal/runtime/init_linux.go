@@ -329,10 +329,19 @@ func forkProcess(proc *specs.Process, files []uintptr, tty bool, pidfd *int, tr 
 		attr.Ctty = 0
 	}
 	if proc.Capabilities != nil {
+		// Ambient capabilities outside the bounding set cannot be raised
+		// (applyThreadSecurity warned about them).
+		var bounding capMask
+		if len(proc.Capabilities.Ambient) > 0 {
+			bounding = currentBounding()
+		}
 		for _, name := range proc.Capabilities.Ambient {
 			c, ok := CapNumber(name)
 			if !ok {
 				return 0, ExitSetup, fmt.Errorf("ambient capability %q: unknown", name)
+			}
+			if bounding&(1<<c) == 0 {
+				continue
 			}
 			attr.AmbientCaps = append(attr.AmbientCaps, uintptr(c))
 		}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -153,8 +154,14 @@ func joinCgroupThread(dirs map[string]string, tr *trace.Tracer) (int, func(), er
 			os.WriteFile(f, []byte("0"), 0)
 		}
 	}
-	orig := threadCgroups()
+	// A thread other than the main one ends with the goroutine that
+	// locked it (startIn never unlocks): it needs no way back.
+	var orig map[string]string
+	if unix.Gettid() == unix.Getpid() {
+		orig = threadCgroups()
+	}
 	v2 := dirs["unified"]
+	var mounts []cgroupMount
 	done := map[string]bool{v2: true}
 	for ctrl, dir := range dirs {
 		if done[dir] {
@@ -171,7 +178,10 @@ func joinCgroupThread(dirs map[string]string, tr *trace.Tracer) (int, func(), er
 		// The hierarchy's mount is dir without the container's path; our
 		// own cgroup there is orig[ctrl].
 		if p, ok := orig[ctrl]; ok {
-			if mnt := mountOf(dir, ctrl); mnt != "" {
+			if mounts == nil {
+				mounts = cgroupMounts()
+			}
+			if mnt := mountOf(mounts, dir, ctrl); mnt != "" {
 				back = append(back, filepath.Join(mnt, p, "tasks"))
 			}
 		}
@@ -210,14 +220,19 @@ func threadCgroups() map[string]string {
 	return out
 }
 
-// mountOf finds the mount point of the v1 hierarchy holding ctrl that dir
-// is in: the longest /sys/fs/cgroup-style prefix whose mount lists ctrl.
-func mountOf(dir, ctrl string) string {
+// cgroupMount is a v1 cgroup hierarchy's mount point and its options.
+type cgroupMount struct {
+	point string
+	opts  []string
+}
+
+// cgroupMounts lists the v1 cgroup mounts of /proc/self/mountinfo.
+func cgroupMounts() []cgroupMount {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return ""
+		return []cgroupMount{}
 	}
-	best := ""
+	out := []cgroupMount{}
 	for _, line := range strings.Split(string(b), "\n") {
 		i := strings.Index(line, " - cgroup ")
 		if i < 0 {
@@ -228,15 +243,18 @@ func mountOf(dir, ctrl string) string {
 		if len(f) < 5 || len(opts) < 3 {
 			continue
 		}
-		mp := f[4]
-		has := false
-		for _, o := range strings.Split(opts[2], ",") {
-			if o == ctrl {
-				has = true
-			}
-		}
-		if has && strings.HasPrefix(dir, mp+"/") && len(mp) > len(best) {
-			best = mp
+		out = append(out, cgroupMount{point: f[4], opts: strings.Split(opts[2], ",")})
+	}
+	return out
+}
+
+// mountOf finds the mount point of the v1 hierarchy holding ctrl that dir
+// is in: the longest /sys/fs/cgroup-style prefix whose mount lists ctrl.
+func mountOf(mounts []cgroupMount, dir, ctrl string) string {
+	best := ""
+	for _, m := range mounts {
+		if slices.Contains(m.opts, ctrl) && strings.HasPrefix(dir, m.point+"/") && len(m.point) > len(best) {
+			best = m.point
 		}
 	}
 	return best
