@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -81,7 +82,7 @@ func validate(r *specs.LinuxResources) error {
 		}
 	}
 	for _, l := range r.HugepageLimits {
-		if !pageSizeRE.MatchString(l.Pagesize) {
+		if !pageSizeRE().MatchString(l.Pagesize) {
 			return errdefs.Invalidf("hugepageLimits.pageSize %q: must look like 2MB or 1GB", l.Pagesize)
 		}
 	}
@@ -110,7 +111,8 @@ func validate(r *specs.LinuxResources) error {
 	return nil
 }
 
-var pageSizeRE = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+// pageSizeRE is compiled on first use, not at every process start.
+var pageSizeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`) })
 
 func checkBlkioWeight(name string, w *uint16) error {
 	if w != nil && *w != 0 && (*w < minBlkio || *w > maxBlkio) {

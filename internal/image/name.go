@@ -1,9 +1,7 @@
 package image
 
 import (
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
 )
@@ -12,20 +10,113 @@ import (
 const DefaultTag = "latest"
 
 // The reference grammar of the distribution project, restricted to lower
-// case because names are normalized before they are checked.
-var (
-	// pathComponent: "busybox", "my_app", "a.b", "x--y".
-	pathComponent = `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
-	// domain: "localhost:5000", "registry.example.com".
-	domainComponent = `(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])`
-	domain          = domainComponent + `(?:\.` + domainComponent + `)*(?::[0-9]+)?`
-	// Compiled on first use: every cfs process, container inits included,
-	// would otherwise pay ~0.5 ms at start-up for them.
-	repoRE = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^(?:` + domain + `/)?` + pathComponent + `(?:/` + pathComponent + `)*$`)
-	})
-	tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_][a-z0-9_.-]{0,127}$`) })
-)
+// case because names are normalized before they are checked:
+//
+//	repository := [domain "/"] path-component ("/" path-component)*
+//	path-component := [a-z0-9]+ (("." | "_" | "__" | "-"+) [a-z0-9]+)*
+//	domain := domain-component ("." domain-component)* [":" [0-9]+]
+//	domain-component := [a-z0-9] | [a-z0-9][a-z0-9-]*[a-z0-9]
+//	tag := [a-z0-9_][a-z0-9_.-]{0,127}
+//
+// Checked by hand: every cfs run parses a name, and compiling the
+// equivalent regular expressions costs more than the rest of the lookup
+// (name_test.go checks both agree).
+
+func isAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+
+// validPathComponent reports whether s is a path-component.
+func validPathComponent(s string) bool {
+	i := 0
+	for {
+		// An alphanumeric run.
+		j := i
+		for j < len(s) && isAlnum(s[j]) {
+			j++
+		}
+		if j == i {
+			return false
+		}
+		if j == len(s) {
+			return true
+		}
+		// A separator: ".", "_", "__" or "-"+.
+		k := j
+		switch s[j] {
+		case '.':
+			k++
+		case '_':
+			k++
+			if k < len(s) && s[k] == '_' {
+				k++
+			}
+		case '-':
+			for k < len(s) && s[k] == '-' {
+				k++
+			}
+		default:
+			return false
+		}
+		i = k
+	}
+}
+
+// validDomain reports whether s is a domain (with an optional port).
+func validDomain(s string) bool {
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		port := s[i+1:]
+		if port == "" {
+			return false
+		}
+		for j := 0; j < len(port); j++ {
+			if port[j] < '0' || port[j] > '9' {
+				return false
+			}
+		}
+		s = s[:i]
+	}
+	for _, c := range strings.Split(s, ".") {
+		if c == "" || !isAlnum(c[0]) || !isAlnum(c[len(c)-1]) {
+			return false
+		}
+		for j := 0; j < len(c); j++ {
+			if !isAlnum(c[j]) && c[j] != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validRepository reports whether s is a repository name.
+func validRepository(s string) bool {
+	parts := strings.Split(s, "/")
+	paths := parts
+	if len(parts) > 1 && !validPathComponent(parts[0]) {
+		if !validDomain(parts[0]) {
+			return false
+		}
+		paths = parts[1:]
+	}
+	for _, p := range paths {
+		if !validPathComponent(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// validTag reports whether s is a tag.
+func validTag(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // maxNameLen bounds the repository part, as the distribution spec does.
 const maxNameLen = 255
@@ -50,10 +141,10 @@ func NormalizeName(name string) (string, error) {
 	if len(repo) > maxNameLen {
 		return "", errdefs.Invalidf("image name %q: longer than %d characters", name, maxNameLen)
 	}
-	if !repoRE().MatchString(repo) {
+	if !validRepository(repo) {
 		return "", errdefs.Invalidf("image name %q: invalid repository name (allowed: a-z, 0-9, '.', '_', '-', '/' separators)", name)
 	}
-	if !tagRE().MatchString(tag) {
+	if !validTag(tag) {
 		return "", errdefs.Invalidf("image name %q: invalid tag %q", name, tag)
 	}
 	return repo + ":" + tag, nil

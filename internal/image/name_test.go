@@ -2,6 +2,9 @@ package image
 
 import (
 	"errors"
+	"math/rand/v2"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
@@ -56,5 +59,34 @@ func TestIsHexPrefix(t *testing.T) {
 		if got := isHexPrefix(s); got != want {
 			t.Errorf("isHexPrefix(%q) = %v", s, got)
 		}
+	}
+}
+
+// TestNameGrammarMatchesRegexp checks the hand-written checks against the
+// distribution project's regular expressions on many generated names.
+func TestNameGrammarMatchesRegexp(t *testing.T) {
+	path := `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`
+	dc := `(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])`
+	domain := dc + `(?:\.` + dc + `)*(?::[0-9]+)?`
+	repoRE := regexp.MustCompile(`^(?:` + domain + `/)?` + path + `(?:/` + path + `)*$`)
+	tagRE := regexp.MustCompile(`^[a-z0-9_][a-z0-9_.-]{0,127}$`)
+	alphabet := "ab09._-/:A é"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200000; i++ {
+		b := make([]byte, 1+rng.IntN(12))
+		for j := range b {
+			b[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(b)
+		if got, want := validRepository(s), repoRE.MatchString(s); got != want {
+			t.Fatalf("validRepository(%q) = %v, regexp says %v", s, got, want)
+		}
+		if got, want := validTag(s), tagRE.MatchString(s); got != want {
+			t.Fatalf("validTag(%q) = %v, regexp says %v", s, got, want)
+		}
+	}
+	long := strings.Repeat("a", 129)
+	if validTag(long) || !validTag(long[:128]) {
+		t.Fatal("tag length limit")
 	}
 }

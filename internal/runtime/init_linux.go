@@ -47,18 +47,33 @@ func Init() {
 		fmt.Fprintf(os.Stderr, "cfs init: reading config: %v\n", err)
 		os.Exit(ExitSetup)
 	}
-	cfg.Spec = new(specs.Spec)
-	if err := json.Unmarshal(cfg.SpecJSON, cfg.Spec); err != nil {
-		fmt.Fprintf(os.Stderr, "cfs init: decoding spec: %v\n", err)
-		os.Exit(ExitSetup)
-	}
 	var tr *trace.Tracer
 	if cfg.Trace && cfg.TraceFD > 0 {
 		tr = trace.FromFD(cfg.TraceFD, "init")
 		tr.SetStart(time.Unix(0, cfg.TraceStart))
 	}
-	in := &initProc{c: c, cfg: &cfg, spec: cfg.Spec, tr: tr}
-	code, err := in.run()
+	in := &initProc{c: c, cfg: &cfg, tr: tr}
+	cfg.Spec = new(specs.Spec)
+	decoded := make(chan error, 1)
+	decode := func() { decoded <- json.Unmarshal(cfg.SpecJSON, cfg.Spec) }
+	var early error
+	if cfg.EarlyRoot {
+		// The overlay mount (kernel time, the P handed to the decoding
+		// goroutine meanwhile) and the decode overlap.
+		go decode()
+		early = mountEarlyRoot(&cfg, tr)
+	} else {
+		decode()
+	}
+	if err := <-decoded; err != nil {
+		fmt.Fprintf(os.Stderr, "cfs init: decoding spec: %v\n", err)
+		os.Exit(ExitSetup)
+	}
+	in.spec = cfg.Spec
+	code, err := ExitSetup, early
+	if early == nil {
+		code, err = in.run()
+	}
 	if err != nil {
 		in.fail(err, code)
 	}

@@ -49,6 +49,14 @@ type initConfig struct {
 	// ParentHooks: the parent runs prestart and createRuntime hooks when
 	// init reports msgHooks, before pivot_root.
 	ParentHooks bool `json:"parentHooks,omitempty"`
+	// EarlyRoot: init may make / a recursive slave and mount
+	// RootfsMounts before it has decoded the spec, while a goroutine
+	// decodes it (the first decode of a runtime spec in a process builds
+	// the decoder's view of its whole type graph: about 1 ms, as long as
+	// the overlay mount). Set by the parent when the spec asks for nothing
+	// else: a new mount namespace, no user namespace, no shared rootfs
+	// propagation.
+	EarlyRoot bool `json:"earlyRoot,omitempty"`
 	// NoPivot: move the root with MS_MOVE and chroot instead of
 	// pivot_root (a rootfs on ramfs/initramfs cannot be pivoted).
 	NoPivot bool `json:"noPivot,omitempty"`

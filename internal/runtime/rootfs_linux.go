@@ -171,35 +171,33 @@ func prepareRoot(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) e
 	if err != nil {
 		return err
 	}
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if want&unix.MS_SHARED != 0 {
-		prop = unix.MS_SHARED | unix.MS_REC
-	}
-	tr.Step("mount", "make / %s (nothing we mount propagates to the host)", mount.FlagString(prop))
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("set propagation of /: %w", err)
-	}
-	if prop&unix.MS_SHARED != 0 {
-		if err := parentMountPrivate(root, tr); err != nil {
+	if !cfg.EarlyRoot { // else done by mountEarlyRoot
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if want&unix.MS_SHARED != 0 {
+			prop = unix.MS_SHARED | unix.MS_REC
+		}
+		if err := makeRootPropagation(prop, tr); err != nil {
 			return err
 		}
-	}
-	if len(cfg.RootfsMounts) == 0 {
-		// pivot_root needs the new root to be a mount point.
-		if err := mount.Do(mount.Mount{Source: root, Target: root, Flags: mount.BIND | mount.REC}, tr); err != nil {
-			return err
+		if prop&unix.MS_SHARED != 0 {
+			if err := parentMountPrivate(root, tr); err != nil {
+				return err
+			}
 		}
-	}
-	rootfsMounts := cfg.RootfsMounts
-	if plan.Clone&ns.NEWUSER != 0 && len(rootfsMounts) > 0 {
-		var err error
-		if rootfsMounts, err = attachIdmappedLayers(c, root, rootfsMounts, tr); err != nil {
-			return err
+		if len(cfg.RootfsMounts) == 0 {
+			// pivot_root needs the new root to be a mount point.
+			if err := mount.Do(mount.Mount{Source: root, Target: root, Flags: mount.BIND | mount.REC}, tr); err != nil {
+				return err
+			}
 		}
-	}
-	for _, m := range rootfsMounts {
-		m.Target = root
-		if err := mount.Do(m, tr); err != nil {
+		rootfsMounts := cfg.RootfsMounts
+		if plan.Clone&ns.NEWUSER != 0 && len(rootfsMounts) > 0 {
+			var err error
+			if rootfsMounts, err = attachIdmappedLayers(c, root, rootfsMounts, tr); err != nil {
+				return err
+			}
+		}
+		if err := mountRootfsMounts(root, rootfsMounts, tr); err != nil {
 			return err
 		}
 	}
@@ -214,6 +212,36 @@ func prepareRoot(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) e
 		return fmt.Errorf("set propagation of the rootfs: %w", err)
 	}
 	return nil
+}
+
+func makeRootPropagation(prop uintptr, tr *trace.Tracer) error {
+	tr.Step("mount", "make / %s (nothing we mount propagates to the host)", mount.FlagString(prop))
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
+	}
+	return nil
+}
+
+func mountRootfsMounts(root string, mounts []mount.Mount, tr *trace.Tracer) error {
+	for _, m := range mounts {
+		m.Target = root
+		if err := mount.Do(m, tr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountEarlyRoot is the part of prepareRoot that needs no spec, done
+// while the spec is decoded (initConfig.EarlyRoot): / becomes a recursive
+// slave and the root filesystem's own mounts (the overlay) are made.
+func mountEarlyRoot(cfg *initConfig, tr *trace.Tracer) error {
+	unix.Umask(0)
+	defer unix.Umask(0o022)
+	if err := makeRootPropagation(unix.MS_SLAVE|unix.MS_REC, tr); err != nil {
+		return err
+	}
+	return mountRootfsMounts(cfg.Rootfs, cfg.RootfsMounts, tr)
 }
 
 // rootPropagation parses linux.rootfsPropagation (0 when unset).

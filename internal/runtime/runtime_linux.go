@@ -255,6 +255,7 @@ func (c *Container) Setup(cfg *Config) (err error) {
 		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO, ExitWithParent: cfg.ExitWithParent,
 		ID: cfg.ID, Bundle: bundle, HostPid: c.Pid, TraceFD: c.traceFD, ControlFD: c.controlFD,
 		ExtraFDs: c.extraFDs, ParentHooks: parentHooks, NoPivot: cfg.NoPivot,
+		EarlyRoot: earlyRoot(spec, c.plan, cfg.RootfsMounts),
 	}); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
@@ -515,4 +516,14 @@ func memoryLimited(spec *specs.Spec) bool {
 	r := spec.Linux.Resources
 	return r != nil && r.Memory != nil && ((r.Memory.Limit != nil && *r.Memory.Limit > 0) ||
 		(r.Memory.Swap != nil && *r.Memory.Swap > 0) || (r.Memory.Reservation != nil && *r.Memory.Reservation > 0))
+}
+
+// earlyRoot reports whether init may mount the root filesystem before it
+// has decoded the spec (initConfig.EarlyRoot).
+func earlyRoot(spec *specs.Spec, plan ns.Plan, rootfsMounts []mount.Mount) bool {
+	if len(rootfsMounts) == 0 || !plan.Has(specs.MountNamespace) || plan.Has(specs.UserNamespace) {
+		return false
+	}
+	p, err := rootPropagation(spec)
+	return err == nil && p&unix.MS_SHARED == 0
 }
