@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
@@ -31,11 +32,29 @@ type prepared struct {
 	rootfsMounts    []mount.Mount
 	etc             [][2]string
 	resources       *specs.LinuxResources
+	width, height   uint // the terminal's size (0: unknown)
 }
 
 // prepare validates o and builds the container's record and spec. Nothing
 // is created. width and height size a terminal (0: unknown).
 func (e *Engine) prepare(o *RunOptions, width, height uint) (*prepared, error) {
+	pr, err := e.prepareBase(o, width, height)
+	if err != nil {
+		return nil, err
+	}
+	ir, err := e.resolveImage(pr)
+	if err != nil {
+		return nil, err
+	}
+	pr.apply(ir)
+	return pr, nil
+}
+
+// prepareBase is prepare without the image: the record lacks the image's
+// ID, command, labels and stop signal, and the spec is a skeleton whose
+// namespaces, id maps, cgroup, resources and terminal are final (all that
+// runtime.Spawn needs) but whose process is not.
+func (e *Engine) prepareBase(o *RunOptions, width, height uint) (*prepared, error) {
 	p, err := o.validate()
 	if err != nil {
 		return nil, err
@@ -47,14 +66,6 @@ func (e *Engine) prepare(o *RunOptions, width, height uint) (*prepared, error) {
 	if restart.Name != "no" && o.Remove {
 		return nil, errdefs.Invalidf("--restart %s and --rm: conflicting options (a removed container cannot restart)", o.Restart)
 	}
-	images, err := e.Images()
-	if err != nil {
-		return nil, err
-	}
-	img, err := images.Get(o.Image)
-	if err != nil {
-		return nil, err
-	}
 	id := store.NewID()
 	hostname := o.Hostname
 	if hostname == "" {
@@ -62,14 +73,6 @@ func (e *Engine) prepare(o *RunOptions, width, height uint) (*prepared, error) {
 		if o.Network == "host" {
 			hostname, _ = os.Hostname()
 		}
-	}
-	userSpec := img.Config.Config.User
-	if o.User != "" {
-		userSpec = o.User
-	}
-	user, err := e.lookupUser(userSpec, img)
-	if err != nil {
-		return nil, err
 	}
 	resources, err := o.Resources.Spec()
 	if err != nil {
@@ -85,27 +88,73 @@ func (e *Engine) prepare(o *RunOptions, width, height uint) (*prepared, error) {
 	}
 	cc := containerConfig{Hostname: hostname, Network: network, Userns: o.Userns, Cgroup: path.Join(cgroupParent, id),
 		AutoRemove: o.Remove, TTY: o.TTY, Resources: o.Resources.persisted(),
-		Restart: restart, LogOpts: o.LogOpts, Interactive: o.Interactive, StopSignal: img.Config.Config.StopSignal}
+		Restart: restart, LogOpts: o.LogOpts, Interactive: o.Interactive}
 	for _, v := range p.volumes {
 		cc.Volumes = append(cc.Volumes, v.String())
 	}
 	extra, _ := json.Marshal(cc)
 	dir := e.Containers.Dir(id)
 	pr := &prepared{
-		id: id, dir: dir, rootfs: filepath.Join(dir, "rootfs"), opts: o, parsed: p, img: img, cc: cc,
-		etc: etcFiles(dir), resources: resources,
+		id: id, dir: dir, rootfs: filepath.Join(dir, "rootfs"), opts: o, parsed: p, cc: cc,
+		etc: etcFiles(dir), resources: resources, width: width, height: height,
 		rec: &store.Record{
-			ID: id, Name: o.Name, Image: o.Image, ImageID: img.ID.String(),
-			Command: processArgs(img.Config.Config, o), Created: time.Now().UTC(),
-			State: store.State{Status: store.StatusCreated}, Labels: img.Config.Config.Labels, Extra: extra,
+			ID: id, Name: o.Name, Image: o.Image, Created: time.Now().UTC(),
+			State: store.State{Status: store.StatusCreated}, Extra: extra,
 		},
 	}
-	pr.spec = buildSpec(&specInput{
-		ID: id, Opts: o, Parsed: p, Image: img.Config.Config, User: user, Rootfs: pr.rootfs,
-		Hostname: hostname, EtcFiles: pr.etc, Cgroup: cc.Cgroup, Resources: resources,
-		Width: width, Height: height,
-	})
+	pr.spec = pr.buildSpec(ocispec.ImageConfig{}, resolvedUser{})
 	return pr, nil
+}
+
+// imageResult is what the image adds to a prepared container.
+type imageResult struct {
+	img   *image.Image
+	spec  *specs.Spec
+	extra []byte
+}
+
+// resolveImage finds pr's image and the user to run as, and builds the
+// final spec. It only reads pr, so it may run while pr's record is
+// written and its init spawned.
+func (e *Engine) resolveImage(pr *prepared) (*imageResult, error) {
+	images, err := e.Images()
+	if err != nil {
+		return nil, err
+	}
+	img, err := images.Get(pr.opts.Image)
+	if err != nil {
+		return nil, err
+	}
+	userSpec := img.Config.Config.User
+	if pr.opts.User != "" {
+		userSpec = pr.opts.User
+	}
+	user, err := e.lookupUser(userSpec, img)
+	if err != nil {
+		return nil, err
+	}
+	cc := pr.cc
+	cc.StopSignal = img.Config.Config.StopSignal
+	extra, _ := json.Marshal(cc)
+	return &imageResult{img: img, spec: pr.buildSpec(img.Config.Config, user), extra: extra}, nil
+}
+
+// apply completes pr with its image.
+func (pr *prepared) apply(ir *imageResult) {
+	pr.img, pr.spec = ir.img, ir.spec
+	pr.cc.StopSignal = ir.img.Config.Config.StopSignal
+	pr.rec.ImageID = ir.img.ID.String()
+	pr.rec.Command = processArgs(ir.img.Config.Config, pr.opts)
+	pr.rec.Labels = ir.img.Config.Config.Labels
+	pr.rec.Extra = ir.extra
+}
+
+func (pr *prepared) buildSpec(img ocispec.ImageConfig, user resolvedUser) *specs.Spec {
+	return buildSpec(&specInput{
+		ID: pr.id, Opts: pr.opts, Parsed: pr.parsed, Image: img, User: user, Rootfs: pr.rootfs,
+		Hostname: pr.cc.Hostname, EtcFiles: pr.etc, Cgroup: pr.cc.Cgroup, Resources: pr.resources,
+		Width: pr.width, Height: pr.height,
+	})
 }
 
 // materialize creates the container on disk: its record (reserving the

@@ -67,10 +67,21 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 			width, height = uint(w), uint(h)
 		}
 	}
-	pr, err := e.prepare(o, width, height)
+	pr, err := e.prepareBase(o, width, height)
 	if err != nil {
 		return 0, err
 	}
+	// The image (its config, user, the final spec) is resolved while the
+	// record is written and init spawned, which need only the options.
+	type resolved struct {
+		ir  *imageResult
+		err error
+	}
+	imageDone := make(chan resolved, 1)
+	go func() {
+		ir, err := e.resolveImage(pr)
+		imageDone <- resolved{ir, err}
+	}()
 	id, dir := pr.id, pr.dir
 	cfg := &runtime.Config{ID: id, Spec: pr.spec, Rootfs: pr.rootfs, Tracer: e.Tracer,
 		ExitWithParent: true, EarlyCgroup: !usesNetCgroup(pr.resources)}
@@ -106,6 +117,9 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		if errors.Is(err, errdefs.ErrConflict) {
 			created = false // the name belongs to another container
 		}
+		if r := <-imageDone; r.err != nil {
+			return 0, r.err // an unknown image is the first thing to say
+		}
 		return 0, err
 	}
 	if cfg.Control, err = runtime.ListenControl(controlPath(dir)); err != nil {
@@ -113,6 +127,16 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	}
 	defer cfg.Control.Close() // init has its own copy
 	if ctr, err = runtime.Spawn(cfg); err != nil {
+		<-imageDone
+		return 0, err
+	}
+	r := <-imageDone
+	if r.err != nil {
+		return 0, r.err
+	}
+	pr.apply(r.ir)
+	cfg.Spec = pr.spec
+	if err := runtime.CheckSpec(pr.spec); err != nil {
 		return 0, err
 	}
 	if err := e.materializeFiles(pr); err != nil {
@@ -147,6 +171,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	}()
 	e.Containers.Update(id, func(r *store.Record) error {
 		r.State = store.State{Status: store.StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
+		r.ImageID, r.Command, r.Labels, r.Extra = pr.rec.ImageID, pr.rec.Command, pr.rec.Labels, pr.rec.Extra
 		return nil
 	})
 	code, werr := ctr.Wait()
