@@ -182,9 +182,19 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		}
 	}
 	oom, _ := ctr.Cgroup().OOMKilled()
+	// The writable layer goes while the cgroup is removed; the record
+	// goes last (it names the cgroup for rm -f should cfs die meanwhile).
+	var layerGone chan struct{}
+	if o.Remove {
+		layerGone = make(chan struct{})
+		go func() {
+			e.Snapshots.Remove(dir)
+			close(layerGone)
+		}()
+	}
 	derr := e.teardown(ctr, pr.spec)
 	if o.Remove {
-		e.Snapshots.Remove(dir)
+		<-layerGone
 		if err := e.Containers.Delete(id); err != nil && derr == nil {
 			derr = err
 		}
