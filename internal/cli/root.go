@@ -70,6 +70,7 @@ func newRoot(g *globals) *cobra.Command {
 		newStatsCmd(g), newUpdateCmd(g), newPauseCmd(g), newUnpauseCmd(g),
 		newCreateCmd(g), newStartCmd(g), newStopCmd(g), newKillCmd(g), newRestartCmd(g), newWaitCmd(g),
 		newLogsCmd(g), newTopCmd(g), newRenameCmd(g), newExecCmd(g))
+	root.AddCommand(newAttachCmd(g))
 	markUsageErrors(root)
 	return root
 }

@@ -29,14 +29,18 @@ func (e *Engine) Backend() supervisor.Backend { return backend{e} }
 
 type backend struct{ e *Engine }
 
-func (b backend) Start(id string) (supervisor.Handle, error)   { return b.e.startDetached(id, false) }
-func (b backend) Restart(id string) (supervisor.Handle, error) { return b.e.startDetached(id, true) }
-func (b backend) Run(opts []byte) (string, supervisor.Handle, error) {
+func (b backend) Start(id string, hub *supervisor.Hub) (supervisor.Handle, error) {
+	return b.e.startDetached(id, false, hub)
+}
+func (b backend) Restart(id string, hub *supervisor.Hub) (supervisor.Handle, error) {
+	return b.e.startDetached(id, true, hub)
+}
+func (b backend) Run(opts []byte, hub *supervisor.Hub) (string, supervisor.Handle, error) {
 	var o RunOptions
 	if err := json.Unmarshal(opts, &o); err != nil {
 		return "", nil, errdefs.Invalidf("run request: %v", err)
 	}
-	return b.e.RunDetached(&o)
+	return b.e.RunDetached(&o, hub)
 }
 func (b backend) Exited(id string, code int) (bool, time.Duration) {
 	return b.e.exited(id, code)
@@ -82,10 +86,10 @@ func config(r *store.Record) containerConfig {
 	return cc
 }
 
-// startDetached starts container id with its output going to its log. A
-// restart (after the policy's delay) gives up quietly if the container was
-// stopped or removed meanwhile.
-func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, err error) {
+// startDetached starts container id with its output going to its log and
+// to hub's attached clients. A restart (after the policy's delay) gives up
+// quietly if the container was stopped or removed meanwhile.
+func (e *Engine) startDetached(id string, restart bool, hub *supervisor.Hub) (_ supervisor.Handle, err error) {
 	rec, err := e.Containers.Get(id)
 	if err != nil {
 		if restart {
@@ -136,7 +140,7 @@ func (e *Engine) startDetached(id string, restart bool) (_ supervisor.Handle, er
 		rootUID = int(RemapRange.HostID)
 	}
 	h, err := e.launch(&launchSpec{id: rec.ID, dir: dir, spec: spec, specJSON: specJSON, layers: img.Layers,
-		rootUID: rootUID, cc: cc, locked: true})
+		rootUID: rootUID, cc: cc, locked: true, hub: hub})
 	if err != nil {
 		return nil, err // not a nil *handle in a non-nil interface
 	}
@@ -155,10 +159,14 @@ type launchSpec struct {
 	materialize func() error
 	// locked: the caller holds the container's lock.
 	locked bool
+	// hub gets the output and, with -i, the container's input.
+	hub *supervisor.Hub
 }
 
 // launch starts a detached container with its output piped into its log
-// and returns it once its program runs.
+// and the hub, and returns it once its program runs. With -i the container's
+// stdin is a pipe whose write end the hub keeps (or, with -t, the pty
+// master), for attaches; otherwise it is /dev/null.
 func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	cfg := &runtime.Config{ID: l.id, Spec: l.spec, SpecJSON: l.specJSON, Rootfs: filepath.Join(l.dir, "rootfs"),
 		Tracer: e.Tracer, ExitWithParent: true, EarlyCgroup: !usesNetCgroup(l.spec.Linux.Resources)}
@@ -188,6 +196,20 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	}
 	if cfg.Stderr, err = pipe(); err != nil {
 		return nil, err
+	}
+	var stdin *os.File // the write end, for the hub
+	if l.cc.Interactive && !l.cc.TTY {
+		r, w, perr := os.Pipe()
+		if perr != nil {
+			return nil, perr
+		}
+		cfg.Stdin, stdin = r, w
+		writers = append(writers, r) // init has its copy
+		defer func() {
+			if err != nil {
+				w.Close()
+			}
+		}()
 	}
 	// The record comes before the process: with EarlyCgroup, Spawn makes
 	// the container's cgroup, and a crash must never leave a cgroup that
@@ -231,23 +253,42 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 		return nil, err
 	}
 	fault("start:after-setup")
-	copyTo := func(r io.ReadCloser, stream string) {
+	// Output goes to the log first, then to attached clients (the hub
+	// never blocks: a slow client misses output, the log has it).
+	copyTo := func(r io.ReadCloser, stream string, frame byte) {
 		defer h.copies.Done()
 		defer r.Close()
 		w := h.log.Stream(stream)
-		io.Copy(w, r)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				l.hub.Output(frame, buf[:n])
+			}
+			if err != nil {
+				break
+			}
+		}
 		w.Close() // flushes a last line without a newline
 	}
 	if l.cc.TTY && ctr.Pty() != nil {
-		// One terminal stream, logged as stdout.
+		// One terminal stream, logged as stdout; with -i attaches type
+		// into the pty master.
 		readers[0].Close()
 		readers[1].Close()
+		var in *os.File
+		if l.cc.Interactive {
+			in = ctr.Pty()
+		}
+		l.hub.SetInput(in, false, ctr.Pty())
 		h.copies.Add(1)
-		go copyTo(ctr.Pty(), "stdout")
+		go copyTo(ctr.Pty(), "stdout", supervisor.FrameStdout)
 	} else {
+		l.hub.SetInput(stdin, true, nil) // closed by the hub when the container exits
 		h.copies.Add(2)
-		go copyTo(readers[0], "stdout")
-		go copyTo(readers[1], "stderr")
+		go copyTo(readers[0], "stdout", supervisor.FrameStdout)
+		go copyTo(readers[1], "stderr", supervisor.FrameStderr)
 	}
 	if _, err := ctr.Start(); err != nil {
 		return nil, err
@@ -277,14 +318,14 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 // RunDetached creates and starts a container in one go, for the
 // supervisor (`cfs run -d`), which is warm: no process start-up, and the
 // spec's encoders are built once for every container.
-func (e *Engine) RunDetached(o *RunOptions) (_ string, _ supervisor.Handle, err error) {
+func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ supervisor.Handle, err error) {
 	pr, err := e.prepare(o, 0, 0)
 	if err != nil {
 		return "", nil, err
 	}
 	created := false
 	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec, specJSON: pr.specJSON,
-		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc,
+		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc, hub: hub,
 		materialize: func() error { created = true; return e.materialize(pr) }})
 	if err != nil {
 		if created {

@@ -1,11 +1,14 @@
 package supervisor
 
 import (
+	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -152,4 +155,119 @@ func Pid(root string) int {
 		fmt.Sscanf(string(b), "%d", &pid)
 	}
 	return pid
+}
+
+// AttachConn is a client's end of an attach stream (attach.go).
+type AttachConn struct {
+	// Pid is the container's init pid when the request started it.
+	Pid int
+	c   net.Conn
+	r   *bufio.Reader
+	buf []byte
+	wmu sync.Mutex
+}
+
+// Attach attaches to container id, which root's supervisor runs: stdin
+// says whether the client's input goes to the container (which must have
+// been created with -i), stdinOnce whether the end of that input closes
+// the container's stdin. It starts no supervisor: without one, nothing is
+// attachable (ErrNotAttachable).
+func Attach(root, id string, stdin, stdinOnce bool) (*AttachConn, error) {
+	return openStream(root, request{Op: "attach", ID: id, Stdin: stdin, StdinOnce: stdinOnce}, false)
+}
+
+// StartAttached starts container id (as Start) with the client attached
+// from before its program runs, so that no output is missed.
+func StartAttached(root, id string, stdin, stdinOnce bool) (*AttachConn, error) {
+	return openStream(root, request{Op: "start", ID: id, Attach: true, Stdin: stdin, StdinOnce: stdinOnce}, true)
+}
+
+func openStream(root string, req request, spawn bool) (*AttachConn, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, '\n')
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		var c net.Conn
+		if spawn {
+			c, err = dial(root)
+		} else {
+			sock, _, _ := paths(root)
+			if c, err = net.Dial("unix", sock); err != nil {
+				return nil, ErrNotAttachable
+			}
+		}
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if _, err := c.Write(b); err != nil {
+			c.Close()
+			lastErr = err
+			continue
+		}
+		// The response is one line; frames follow it in the same buffer.
+		r := bufio.NewReaderSize(c, 32<<10)
+		line, err := r.ReadBytes('\n')
+		var resp response
+		if err == nil {
+			err = json.Unmarshal(line, &resp)
+		}
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("supervisor: no answer: %w", err)
+		}
+		if !resp.OK {
+			c.Close()
+			if resp.Error == ErrNotAttachable.Error() {
+				return nil, ErrNotAttachable
+			}
+			return nil, &Error{Msg: resp.Error, Code: resp.Code}
+		}
+		return &AttachConn{Pid: resp.Pid, c: c, r: r}, nil
+	}
+	return nil, fmt.Errorf("supervisor: %w", lastErr)
+}
+
+// Next returns the next frame from the supervisor: output, a count of
+// dropped output, or the exit status. The payload is valid until the
+// next call.
+func (a *AttachConn) Next() (typ byte, payload []byte, err error) {
+	typ, payload, a.buf, err = ReadFrame(a.r, a.buf)
+	return typ, payload, err
+}
+
+// Stdin sends input to the container.
+func (a *AttachConn) Stdin(p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), 32<<10)
+		if err := a.send(FrameStdin, p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// CloseStdin says the input ended.
+func (a *AttachConn) CloseStdin() error { return a.send(FrameStdin, nil) }
+
+// Resize sets the container's terminal size.
+func (a *AttachConn) Resize(rows, cols uint16) error {
+	var b [4]byte
+	binary.BigEndian.PutUint16(b[0:], rows)
+	binary.BigEndian.PutUint16(b[2:], cols)
+	return a.send(FrameResize, b[:])
+}
+
+// Close detaches.
+func (a *AttachConn) Close() error { return a.c.Close() }
+
+func (a *AttachConn) send(typ byte, p []byte) error {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	_, err := a.c.Write(AppendFrame(make([]byte, 0, frameHeader+len(p)), typ, p))
+	return err
 }

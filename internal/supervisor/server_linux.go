@@ -22,18 +22,20 @@ type Handle interface {
 	Wait() int
 }
 
-// Backend is what the supervisor asks of the engine.
+// Backend is what the supervisor asks of the engine. A container is
+// started with a Hub, which the engine feeds with the container's output
+// and input before the program runs (attach.go).
 type Backend interface {
 	// Start starts a created or stopped container.
-	Start(id string) (Handle, error)
+	Start(id string, hub *Hub) (Handle, error)
 	// Exited records an exit and says whether to restart, after how long.
 	Exited(id string, code int) (restart bool, delay time.Duration)
 	// Restart starts the container again after a restart delay, unless it
 	// was stopped or removed meanwhile (then it returns nil, nil).
-	Restart(id string) (Handle, error)
+	Restart(id string, hub *Hub) (Handle, error)
 	// Run creates and starts a container from run options (JSON) and
 	// returns its ID.
-	Run(opts []byte) (string, Handle, error)
+	Run(opts []byte, hub *Hub) (string, Handle, error)
 	// Adopt takes over a detached exec'd process: conn is its connection
 	// to the container's init, which kills the process when it closes.
 	Adopt(id string, pid int, conn *os.File) (Handle, error)
@@ -42,6 +44,11 @@ type Backend interface {
 // IdleExit is how long a supervisor with nothing to supervise waits before
 // it exits.
 var IdleExit = 2 * time.Second
+
+// ErrNotAttachable: the supervisor runs no such container (it runs in the
+// foreground of a `cfs run`, is not running, or its supervisor was
+// restarted).
+var ErrNotAttachable = errors.New("the container is not running under this state root's supervisor")
 
 // ErrRunning: another supervisor already serves this root.
 var ErrRunning = errors.New("a supervisor already serves this state root")
@@ -55,6 +62,8 @@ type server struct {
 	ln     *net.UnixListener
 	// closing: idle, the socket path is unlinked and the backlog drains.
 	closing bool
+	// hubs are the running containers' attach hubs, by ID.
+	hubs map[string]*Hub
 }
 
 // Serve runs the supervisor for root until it has been idle for IdleExit.
@@ -85,7 +94,7 @@ func Serve(root string, b Backend) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s := &server{b: b, sock: sock}
+	s := &server{b: b, sock: sock, hubs: map[string]*Hub{}}
 	if err := s.listen(); err != nil {
 		return err
 	}
@@ -216,6 +225,9 @@ func (s *server) handle(c net.Conn) {
 		return
 	}
 	var resp response
+	// attached: the connection goes on as the client's attach stream
+	// once the response is sent.
+	var attached *client
 	switch req.Op {
 	case "adopt":
 		if len(files) != 1 {
@@ -235,48 +247,96 @@ func (s *server) handle(c net.Conn) {
 		resp.OK = true
 	case "ping":
 		resp.OK = true
-	case "start":
-		h, err := s.b.Start(req.ID)
+	case "attach":
+		s.mu.Lock()
+		hub := s.hubs[req.ID]
+		s.mu.Unlock()
+		if hub == nil {
+			resp.Error, resp.Code = ErrNotAttachable.Error(), 1
+			break
+		}
+		cl, err := hub.join(c, req.Stdin, req.StdinOnce)
 		if err != nil {
+			resp.Error, resp.Code = ErrNotAttachable.Error(), 1
+			break
+		}
+		attached, resp.OK = cl, true
+	case "start":
+		hub := NewHub()
+		if req.Attach {
+			// Joined before the program runs: no output is missed.
+			attached, _ = hub.join(c, req.Stdin, req.StdinOnce)
+		}
+		h, err := s.b.Start(req.ID, hub)
+		if err != nil {
+			attached = nil
 			resp.Error, resp.Code = err.Error(), codeOf(err)
 			break
 		}
-		s.watch(req.ID, h)
+		s.watch(req.ID, h, hub)
 		resp.OK, resp.Pid = true, h.Pid()
 	case "run":
-		id, h, err := s.b.Run(req.Opts)
+		hub := NewHub()
+		id, h, err := s.b.Run(req.Opts, hub)
 		if err != nil {
 			resp.Error, resp.Code = err.Error(), codeOf(err)
 			break
 		}
-		s.watch(id, h)
+		s.watch(id, h, hub)
 		resp.OK, resp.Pid, resp.ID = true, h.Pid(), id
 	default:
 		resp.Error = "unknown request " + strconv.Quote(req.Op)
 		resp.Code = 125
 	}
-	json.NewEncoder(c).Encode(resp)
+	if err := json.NewEncoder(c).Encode(resp); err != nil {
+		if attached != nil {
+			attached.leave()
+		}
+		return
+	}
+	if attached != nil {
+		attached.serve()
+	}
 }
 
 // watch follows a started container until it exits for good, restarting
-// it as its policy says.
-func (s *server) watch(id string, h Handle) {
+// it as its policy says. Each run has its own hub; attach finds the
+// current one by ID.
+func (s *server) watch(id string, h Handle, hub *Hub) {
 	s.enter()
 	go func() {
 		defer s.leave()
 		for h != nil {
+			s.setHub(id, nil, hub)
 			code := h.Wait()
+			s.setHub(id, hub, nil)
+			hub.Close(code)
 			again, delay := s.b.Exited(id, code)
 			if !again {
 				return
 			}
 			time.Sleep(delay)
+			hub = NewHub()
 			var err error
-			if h, err = s.b.Restart(id); err != nil {
+			if h, err = s.b.Restart(id, hub); err != nil {
 				log.Printf("restart %s: %v", id, err)
 			}
 		}
 	}()
+}
+
+// setHub replaces container id's hub old with hub (nil: none).
+func (s *server) setHub(id string, old, hub *Hub) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hubs[id] != old {
+		return
+	}
+	if hub == nil {
+		delete(s.hubs, id)
+	} else {
+		s.hubs[id] = hub
+	}
 }
 
 // ExitCoder is an error that carries the exit code to report.

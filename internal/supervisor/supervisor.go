@@ -1,15 +1,16 @@
 // Package supervisor runs detached containers. One supervisor process per
 // state root (started on demand by the first `cfs run -d` or `cfs start`,
 // gone again once no container of that root runs) is the parent of every
-// detached container's init: it copies their output into the log files,
+// detached container's init: it copies their output into the log files
+// and to attached clients (attach.go), holds their stdin open (-i),
 // collects their exit status into the records and applies restart policies.
 //
 // Why one shared process rather than one per container (conmon, containerd's
 // shim): a container costs the supervisor a few goroutines and buffers
 // (tens of KiB) instead of a process (2–13 MiB). Nothing depends on it being
-// up: every command but starting a container reads and changes the records
-// directly, and a supervisor killed with -9 leaves containers running whose
-// records `cfs ps` corrects (Engine.Refresh).
+// up: every command but starting a container and attaching to one reads
+// and changes the records directly, and a supervisor killed with -9 leaves
+// containers running whose records `cfs ps` corrects (Engine.Refresh).
 package supervisor
 
 import (
@@ -24,10 +25,17 @@ var RunDir = "/run/cfs"
 
 // request is one call on the supervisor socket (one JSON line each way).
 type request struct {
-	Op   string          `json:"op"` // "run", "start", "adopt", "ping"
+	Op   string          `json:"op"` // "run", "start", "adopt", "attach", "ping"
 	ID   string          `json:"id,omitempty"`
 	Pid  int             `json:"pid,omitempty"`
 	Opts json.RawMessage `json:"opts,omitempty"` // run: the engine's run options
+	// Attach (start) makes the connection an attach stream (attach.go),
+	// joined before the program runs; "attach" always does.
+	Attach bool `json:"attach,omitempty"`
+	// Stdin: the client's input goes to the container's; StdinOnce: the
+	// end of the client's input closes the container's stdin.
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
 type response struct {
