@@ -19,18 +19,19 @@ demo: build
 	./$(BIN) run --rm busybox sh -c 'echo "hello from container $$(hostname): pid $$$$, $$(id)"; cat /proc/self/cgroup | head -3'
 
 # The whole suite: unit tests, integration tests as root with real
-# containers (ending with a leak check), and the cgroup v2 VM tests.
+# containers (ending with a leak check), the OCI runtime's conformance suite
+# and real clients (containerd, CRI with crictl, Podman), and the cgroup v2
+# VM tests.
 test: build
-	scripts/setup.sh docker-registry skopeo
+	scripts/setup.sh docker-registry skopeo containerd podman
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	test/oci/conformance.sh
+	test/oci/clients.sh
 	$(MAKE) test-v2
 
 # The OCI runtime alone: the runtime-tools conformance suite and real
-# clients (containerd, its CRI plugin with crictl, Podman). The client
-# checks are not in `make test` yet: podman exec's exit status sometimes
-# comes back as 1 (a known bug of the detached-exec waiter, being fixed).
+# clients (containerd, its CRI plugin with crictl, Podman).
 test-oci: build
 	scripts/setup.sh containerd podman
 	test/oci/conformance.sh

@@ -132,7 +132,16 @@ func runExec(g *globals, cmd *cobra.Command, o *execOpts, id string, args []stri
 		return nil
 	}
 	if o.pidFile != "" {
-		if err := writePidFile(o.pidFile, p.Pid); err != nil {
+		// runc writes the process's pid. Ours is unknown when the process
+		// was over and reaped before init's answer was read (see
+		// startWaiter): this process then stands for it, as the waiter
+		// does for a detached exec (it exits with its status and forwards
+		// signals to it).
+		pid := p.Pid
+		if pid <= 0 {
+			pid = os.Getpid()
+		}
+		if err := writePidFile(o.pidFile, pid); err != nil {
 			return err
 		}
 	}
@@ -169,6 +178,14 @@ func forwardSignals(sigs chan os.Signal, p *runtime.ExecProcess) {
 // its status: for a detached exec, the --pid-file names the waiter, which
 // containerd's shim and conmon (subreapers) wait for, as with runsc. If
 // the waiter is killed, init kills the process.
+//
+// The waiter learns the status from init over the connection, never from
+// the pid: a process that exits at once (sh -c 'exit 6') is often reaped
+// by init before its pid was read from the pidfd, and p.Pid is then -1
+// (fdinfo's "Pid: -1"). The status is waiting in the connection all the
+// same. (The pid was once the waiter's argument as is, and cobra took
+// "-1" for an unknown flag: the waiter exited 1 instead of the status,
+// which conmon and the shim reported for the exec.)
 func startWaiter(p *runtime.ExecProcess) (int, error) {
 	conn, err := p.Conn()
 	if err != nil {
@@ -180,7 +197,11 @@ func startWaiter(p *runtime.ExecProcess) (int, error) {
 		return 0, err
 	}
 	defer null.Close()
-	c := exec.Command("/proc/self/exe", execWaitArg, strconv.Itoa(p.Pid))
+	arg := p.Pid
+	if arg < 0 {
+		arg = 0 // unknown: over already
+	}
+	c := exec.Command("/proc/self/exe", execWaitArg, strconv.Itoa(arg))
 	c.Args[0] = "cfs-runtime"
 	c.Stdin, c.Stdout, c.Stderr = null, null, null
 	c.ExtraFiles = []*os.File{conn}
@@ -196,12 +217,15 @@ func startWaiter(p *runtime.ExecProcess) (int, error) {
 
 const execWaitArg = "__exec-wait"
 
-// newExecWaitCmd is the waiter's entry (hidden).
+// newExecWaitCmd is the waiter's entry (hidden). Its one argument is the
+// process's pid, 0 when unknown (informational only). It takes no flags:
+// nothing in its argument may be parsed as one.
 func newExecWaitCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:    execWaitArg + " PID",
-		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Use:                execWaitArg + " PID",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		Args:               cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, _ := strconv.Atoi(args[0])
 			sigs := make(chan os.Signal, 64)

@@ -36,7 +36,8 @@ type ExecOptions struct {
 // ExecProcess's connection to init: if this process (or the waiter it was
 // handed to) exits, init kills the exec'd process.
 type ExecProcess struct {
-	// Pid is the process's pid in our PID namespace.
+	// Pid is the process's pid in our PID namespace, 0 when it was over
+	// before its pid could be read.
 	Pid  int
 	pty  *os.File
 	conn *syncConn
@@ -110,10 +111,13 @@ func Exec(proc *specs.Process, o ExecOptions) (*ExecProcess, error) {
 		closeFDs(got)
 		return nil, fmt.Errorf("exec: unexpected answer %q", m.Type)
 	}
-	p := &ExecProcess{conn: conn, Pid: m.Pid}
+	p := &ExecProcess{conn: conn}
 	if len(got) > 0 {
-		// The pidfd tells the pid in our namespace (init knows only its own).
-		if pid, err := pidfdPid(got[0]); err == nil {
+		// The pidfd tells the pid in our namespace (init knows only its
+		// own, m.Pid, which may name another process here); its fdinfo
+		// says -1 once init reaped the process: Pid stays 0 (unknown) and
+		// Wait still reports the status.
+		if pid, err := pidfdPid(got[0]); err == nil && pid > 0 {
 			p.Pid = pid
 		}
 		unix.Close(got[0])

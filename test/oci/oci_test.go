@@ -27,6 +27,9 @@ import (
 var runtimeBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(subreaperEnv) != "" {
+		os.Exit(subreaper(os.Args[1:]))
+	}
 	if os.Getuid() != 0 {
 		fmt.Println("test/oci: skipped, needs root")
 		os.Exit(0)
@@ -332,6 +335,119 @@ func TestExec(t *testing.T) {
 		t.Errorf("exec'd process outlived its waiter:\n%s", out)
 	}
 	e.run("delete", "-f", id)
+}
+
+// subreaperEnv makes the test binary a stand-in for conmon and
+// containerd's shim (see subreaper).
+const subreaperEnv = "CFS_OCI_TEST_SUBREAPER"
+
+// subreaper does what conmon and containerd's shim do with a detached
+// exec: as a child subreaper, run `cfs-runtime ... exec -d --pid-file F
+// ...` (args), then wait for the pid that F names (it is ours once the
+// runtime exited) and print its exit status.
+func subreaper(args []string) int {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "subreaper:", err)
+		return 100
+	}
+	c := exec.Command(args[0], args[1:]...)
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	if err := c.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "runtime exec:", err)
+		return 100
+	}
+	b, err := os.ReadFile(os.Getenv(subreaperEnv))
+	pid, _ := strconv.Atoi(string(b))
+	if err != nil || pid <= 0 {
+		fmt.Fprintf(os.Stderr, "pid file %q: %v\n", b, err)
+		return 100
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err = unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wait4(%d): %v\n", pid, err)
+		return 100
+	}
+	if ws.Signaled() {
+		fmt.Printf("signal %d\n", ws.Signal())
+	} else {
+		fmt.Printf("exit %d\n", ws.ExitStatus())
+	}
+	return 0
+}
+
+// The pid file of `exec -d` names a process that its reaper (conmon,
+// containerd's shim) sees exit with the exec'd process's status, also
+// when that process is over at once. (It used to be 1 now and then:
+// podman exec C sh -c 'exit 6' reported 1, see TestExecWaiterUnknownPid.)
+func TestExecDetachedStatus(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Process.Args = []string{"sleep", "60"}
+	e.save()
+	id := e.id("c")
+	e.run("run", "-d", "--bundle", e.bundle, id)
+	defer e.cmd("", "delete", "-f", id)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	for i := 0; i < 30; i++ {
+		want, cmd := "exit 6\n", []string{"sh", "-c", "exit 6"}
+		if i%2 == 1 {
+			want, cmd = "exit 0\n", []string{"true"}
+		}
+		os.Remove(pidFile)
+		c := exec.Command(os.Args[0], append([]string{runtimeBin, "--root", e.root, "exec", "-d", "--pid-file", pidFile, id}, cmd...)...)
+		c.Env = append(os.Environ(), subreaperEnv+"="+pidFile)
+		var errb bytes.Buffer
+		c.Stderr = &errb
+		out, err := c.Output()
+		if err != nil || string(out) != want {
+			t.Fatalf("run %d, %v: got %q, want %q (%v)\n%s", i, cmd, out, want, err, errb.String())
+		}
+	}
+}
+
+// The waiter of a detached exec reports the status that init sends, also
+// when the process's pid is unknown: a process that exits at once is
+// often reaped by init before the runtime reads its pid from the pidfd
+// (fdinfo then says "Pid: -1"). The waiter took that "-1" for a flag and
+// exited 1. Deterministic: the process is reaped before the waiter starts.
+func TestExecWaiterUnknownPid(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Process.Args = []string{"sleep", "60"}
+	e.save()
+	id := e.id("c")
+	e.run("run", "-d", "--bundle", e.bundle, id)
+	defer e.cmd("", "delete", "-f", id)
+	for _, arg := range []string{"-1", "0"} {
+		p, err := runtime.Exec(&specs.Process{Args: []string{"sh", "-c", "exit 6"}, Cwd: "/", Env: e.spec.Process.Env},
+			runtime.ExecOptions{Control: runtime.StateRoot(e.root).ControlPath(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for p.Pid > 0 && time.Now().Before(deadline) {
+			if _, _, err := runtime.ProcStat(p.Pid); err != nil {
+				break // reaped by init
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		conn, err := p.Conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := exec.Command(runtimeBin, "__exec-wait", arg)
+		w.ExtraFiles = []*os.File{conn}
+		out, err := w.CombinedOutput()
+		conn.Close()
+		p.Close()
+		if w.ProcessState == nil || w.ProcessState.ExitCode() != 6 {
+			t.Errorf("waiter with pid %s: %v, want exit status 6\n%s", arg, err, out)
+		}
+	}
 }
 
 // The exec'd process gets the container's restrictions: bounding set,
