@@ -15,6 +15,7 @@ import (
 	"github.com/cfs-org/cfs/internal/errdefs"
 	"github.com/cfs-org/cfs/internal/logs"
 	"github.com/cfs-org/cfs/internal/runtime"
+	"github.com/cfs-org/cfs/internal/snapshot"
 	"github.com/cfs-org/cfs/internal/store"
 	"github.com/cfs-org/cfs/internal/supervisor"
 )
@@ -155,8 +156,11 @@ type launchSpec struct {
 	layers   []string // the image's, bottom first
 	rootUID  int
 	cc       containerConfig
-	// materialize, when set, creates the container on disk (run -d).
+	// materialize, when set, creates the container's record (run -d);
+	// files then creates its files while init starts and returns the
+	// encoded spec.
 	materialize func() error
+	files       func() ([]byte, error)
 	// locked: the caller holds the container's lock.
 	locked bool
 	// hub gets the output and, with -i, the container's input.
@@ -234,8 +238,17 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 		}
 	}()
 	fault("start:after-spawn")
+	if l.files != nil {
+		if cfg.SpecJSON, err = l.files(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID); err != nil {
 		return nil, err
+	}
+	if l.cc.AutoRemove {
+		// Thrown away with the container: no syncs (see snapshot.Volatile).
+		cfg.RootfsMounts = snapshot.Volatile(cfg.RootfsMounts)
 	}
 	logOpts, err := logs.ParseOptions(l.cc.LogOpts)
 	if err != nil {
@@ -324,9 +337,13 @@ func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ su
 		return "", nil, err
 	}
 	created := false
-	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec, specJSON: pr.specJSON,
+	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec,
 		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc, hub: hub,
-		materialize: func() error { created = true; return e.materialize(pr) }})
+		materialize: func() error { created = true; return e.materializeRecord(pr) },
+		files: func() ([]byte, error) {
+			err := e.materializeFiles(pr)
+			return pr.specJSON, err
+		}})
 	if err != nil {
 		if created {
 			e.Snapshots.Remove(pr.dir)
