@@ -271,3 +271,16 @@ func (a *AttachConn) send(typ byte, p []byte) error {
 	_, err := a.c.Write(AppendFrame(make([]byte, 0, frameHeader+len(p)), typ, p))
 	return err
 }
+
+// RemoveStale removes the files a supervisor of root left in RunDir when
+// it was killed (its own exit removes them). Nothing may start a
+// supervisor for root meanwhile: tests call it once a root is done.
+func RemoveStale(root string) {
+	if Pid(root) != 0 {
+		return
+	}
+	sock, lock, pidfile := paths(root)
+	for _, p := range []string{sock, pidfile, lock, lock + ".log"} {
+		os.Remove(p)
+	}
+}

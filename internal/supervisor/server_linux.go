@@ -74,14 +74,28 @@ func Serve(root string, b Backend) error {
 	if err := os.MkdirAll(RunDir, 0o700); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lf.Close()
+	var lf *os.File
+	var err error
+	defer func() {
+		if lf != nil {
+			lf.Close()
+		}
+	}()
 	for deadline := time.Now().Add(10 * time.Second); ; {
+		if lf == nil {
+			if lf, err = os.OpenFile(lock, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600); err != nil {
+				return err
+			}
+		}
 		if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
-			break
+			// The supervisor we waited for removes the lock file as it
+			// exits (below): ours must still be the one at the path.
+			if sameFile(lf, lock) {
+				break
+			}
+			lf.Close()
+			lf = nil
+			continue
 		}
 		// Another supervisor serves (then the socket answers: we are
 		// not needed) or is exiting (then we take over).
@@ -117,7 +131,23 @@ func Serve(root string, b Backend) error {
 		}()
 	}
 	os.Remove(pidfile)
+	// Nothing of ours stays in RunDir: the lock file goes while we hold
+	// it (a supervisor waiting on it sees that and opens the new one), the
+	// log when it is empty.
+	os.Remove(lock)
+	if fi, err := os.Stat(lock + ".log"); err == nil && fi.Size() == 0 {
+		os.Remove(lock + ".log")
+	}
 	return nil
+}
+
+// sameFile reports whether f is the file at path.
+func sameFile(f *os.File, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 func (s *server) listen() error {

@@ -19,6 +19,7 @@ func stopSupervisor(t *testing.T, root string) {
 	deadline := time.Now().Add(supervisor.IdleExit + 3*time.Second)
 	for time.Now().Before(deadline) {
 		if supervisor.Pid(root) == 0 {
+			supervisor.RemoveStale(root) // a killed supervisor's files
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cfs-org/cfs/internal/supervisor"
 )
 
 var (
@@ -68,7 +70,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "LEAK CHECK FAILED: the suite left behind:\n  %s\n", strings.Join(leaks, "\n  "))
 		code = 1
 	} else {
-		fmt.Println("leak check: no cgroups, mounts, processes or links left behind")
+		fmt.Println("leak check: no cgroups, mounts, processes, links or supervisor files left behind")
 	}
 	os.RemoveAll(tmp)
 	os.Exit(code)
@@ -85,10 +87,13 @@ type snapshotOfHost struct {
 	mounts  map[string]bool
 	inits   map[string]bool
 	links   map[string]bool
+	// files are supervisors' files in supervisor.RunDir.
+	files map[string]bool
 }
 
 func takeSnapshot() snapshotOfHost {
-	s := snapshotOfHost{cgroups: map[string]bool{}, mounts: map[string]bool{}, inits: map[string]bool{}, links: map[string]bool{}}
+	s := snapshotOfHost{cgroups: map[string]bool{}, mounts: map[string]bool{}, inits: map[string]bool{}, links: map[string]bool{},
+		files: map[string]bool{}}
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/cfs")
 	if isDir("/sys/fs/cgroup/cfs") {
 		dirs = append(dirs, "/sys/fs/cgroup/cfs")
@@ -131,6 +136,10 @@ func takeSnapshot() snapshotOfHost {
 	for _, l := range links {
 		s.links[filepath.Base(l)] = true
 	}
+	files, _ := filepath.Glob(filepath.Join(supervisor.RunDir, "sup-*"))
+	for _, f := range files {
+		s.files[f] = true
+	}
 	return s
 }
 
@@ -153,6 +162,7 @@ func (b snapshotOfHost) leaks(a snapshotOfHost) []string {
 	diff("mount", b.mounts, a.mounts)
 	diff("container init process", b.inits, a.inits)
 	diff("network link", b.links, a.links)
+	diff("supervisor file", b.files, a.files)
 	sort.Strings(out)
 	return out
 }
@@ -248,7 +258,8 @@ func isCgroupMounted(controller string) bool {
 
 // covers reports whether a holds nothing that b does not.
 func (b snapshotOfHost) covers(a snapshotOfHost) bool {
-	for _, pair := range [][2]map[string]bool{{b.cgroups, a.cgroups}, {b.mounts, a.mounts}, {b.inits, a.inits}, {b.links, a.links}} {
+	for _, pair := range [][2]map[string]bool{{b.cgroups, a.cgroups}, {b.mounts, a.mounts}, {b.inits, a.inits}, {b.links, a.links},
+		{b.files, a.files}} {
 		for k := range pair[1] {
 			if !pair[0][k] {
 				return false
