@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/cfs-org/cfs/internal/trace"
 )
@@ -118,7 +121,12 @@ func runHook(kind string, i int, h specs.Hook, state []byte, tr *trace.Tracer) e
 	if cmd.Env == nil {
 		cmd.Env = []string{}
 	}
-	cmd.Stdin = bytes.NewReader(state)
+	stdin, err := stateFile(state)
+	if err != nil {
+		return &HookError{Kind: kind, Index: i, Path: h.Path, Err: err}
+	}
+	defer stdin.Close()
+	cmd.Stdin = stdin
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// A hook that forks a daemon keeps our pipe open: do not wait for it
@@ -127,7 +135,7 @@ func runHook(kind string, i int, h specs.Hook, state []byte, tr *trace.Tracer) e
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	tr.Step("hook", "%s #%d: %s %q", kind, i, h.Path, args)
-	err := cmd.Run()
+	err = cmd.Run()
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("timed out after %ds", *h.Timeout)
@@ -135,4 +143,30 @@ func runHook(kind string, i int, h specs.Hook, state []byte, tr *trace.Tracer) e
 		return &HookError{Kind: kind, Index: i, Path: h.Path, Err: err, Out: out.String()}
 	}
 	return nil
+}
+
+// stateFile returns a file holding state, read from its start: a hook's
+// standard input. Not a pipe written while the hook runs: a hook that
+// exits without reading it (`sh -c 'echo x >> log'`) would make that write
+// fail with EPIPE and raise SIGPIPE in the writer. In the container's init,
+// which subscribes to every signal, that SIGPIPE would then be forwarded
+// to the program started right after the startContainer hooks, killing it
+// (status 141) before it ran. A memfd is written before the hook exists,
+// needs no file system (init runs hooks inside the container's mount
+// namespace) and is read to EOF like a pipe.
+func stateFile(state []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate("oci-state", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("hook state: memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "oci-state")
+	if _, err := f.Write(state); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("hook state: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("hook state: %w", err)
+	}
+	return f, nil
 }

@@ -530,6 +530,31 @@ poststop "status":"stopped"
 	}
 }
 
+// A startContainer hook that never reads the state on its stdin must not
+// cost the program its life: init, which forwards the signals it gets to
+// the program, once got SIGPIPE from feeding that state through a pipe
+// and killed the program with it (status 141). The state (annotations
+// included) is larger than a pipe's buffer so that the old way fails
+// every time; the program waits so that a stray signal reaches it.
+func TestStartContainerHookIgnoringStdin(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Annotations = map[string]string{"big": strings.Repeat("x", 100<<10)}
+	e.spec.Hooks = &specs.Hooks{
+		CreateContainer: []specs.Hook{{Path: "/bin/true"}},
+		StartContainer:  []specs.Hook{{Path: "/bin/true"}},
+	}
+	e.spec.Process.Args = []string{"sh", "-c", "sleep 0.2; echo program > /out"}
+	e.save()
+	id := e.id("c")
+	e.run("create", "--bundle", e.bundle, id)
+	e.run("start", id)
+	e.waitStatus(id, specs.StateStopped)
+	e.run("delete", id)
+	if b, _ := os.ReadFile(filepath.Join(e.bundle, "rootfs/out")); string(b) != "program\n" {
+		t.Errorf("the program wrote %q, want \"program\\n\"", b)
+	}
+}
+
 // Namespaces joined by path, the PID namespace included, through a holder
 // made by unshare(1).
 func TestJoinNamespaces(t *testing.T) {
