@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
 )
@@ -14,7 +15,8 @@ import (
 // Lock takes the container's exclusive lock, waiting for other holders in
 // this or any other process, for operations that read, act and write (start,
 // stop, rm). Call unlock exactly when done; calling it again is harmless.
-// The lock is flock(2) on <root>/<id>/lock, so it dies with its process and a
+// The lock is flock(2) on the directory <root>/<id> itself (no lock file to
+// create: one inode less per container), so it dies with its process and a
 // crash leaves nothing to clean up. It is not re-entrant: while holding it,
 // use UpdateLocked, not Update or Rename.
 //
@@ -23,10 +25,8 @@ func (s *Store) Lock(id string) (unlock func(), err error) {
 	if !isID(id) {
 		return nil, errdefs.Invalidf("invalid container ID %q: want 64 lowercase hex characters", id)
 	}
-	path := filepath.Join(s.Dir(id), lockFile)
-	// O_CREATE only for a lock file removed by hand: Create makes it, and
-	// once the directory moves to trash the path no longer resolves.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	path := s.Dir(id)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, errdefs.NotFoundf("no such container: %s", id)
@@ -37,7 +37,8 @@ func (s *Store) Lock(id string) (unlock func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("locking container %s: %w", id, err)
 	}
-	// We may have waited on a file that Delete has since moved to trash.
+	// We may have waited on a directory that Delete has since moved to
+	// trash.
 	if same, err := stillAt(f, path); err != nil || !same {
 		f.Close()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -5,9 +5,9 @@
 //
 // Layout under root (the engine passes $CFS_ROOT/containers):
 //
+//	<root>/<id>/              flock(2) target for Lock, Update and Rename
 //	<root>/<id>/record.json   the Record, replaced by write-temp + fsync + rename
 //	                          (directory entries are not fsynced; see Create)
-//	<root>/<id>/lock          flock(2) target for Lock, Update and Rename
 //	<root>/<id>/...           engine-owned files (upper/, work/, logs)
 //	<root>/names/<name>       the owning container's ID; created with link(2),
 //	                          which fails if the name exists, so reservation is atomic
@@ -15,9 +15,9 @@
 //	                          renamed into place, so <root>/<id> never lacks a record
 //	<root>/.trash/            Delete renames a container here first, then removes it
 //
-// The lock lives in the container directory rather than a volatile run dir so
-// that the store needs only one root and works without root privileges; a
-// stale lock file costs nothing because flock locks die with their process.
+// The lock is the container directory rather than a file in a volatile run
+// dir so that the store needs only one root and works without root
+// privileges; flock locks die with their process.
 package store
 
 import (
@@ -46,7 +46,6 @@ const (
 
 const (
 	recordFile = "record.json"
-	lockFile   = "lock"
 	namesDir   = "names"
 	stagingDir = ".tmp"
 	trashDir   = ".trash"
@@ -212,13 +211,9 @@ func (s *Store) materialize(r *Record) error {
 	if err := writeSynced(filepath.Join(stage, recordFile), data, !s.NoSync); err != nil {
 		return fmt.Errorf("writing record of container %s: %w", r.ID, err)
 	}
-	// The lock file is empty: nothing to make durable. The directory
-	// entries are not synced either: fsync costs a container start about
-	// half a millisecond each, and a container whose creation a power loss
-	// undoes simply never existed.
-	if err := os.WriteFile(filepath.Join(stage, lockFile), nil, 0o600); err != nil {
-		return fmt.Errorf("creating lock file of container %s: %w", r.ID, err)
-	}
+	// The directory entries are not synced: fsync costs a container start
+	// about half a millisecond each, and a container whose creation a power
+	// loss undoes simply never existed.
 	// rename(2) refuses to replace a non-empty directory, which is what a
 	// live container's directory always is.
 	if err := os.Rename(stage, s.Dir(r.ID)); err != nil {
