@@ -120,7 +120,7 @@ func (r StateRoot) Create(id string) (*StateLock, error) {
 		}
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	return r.lock(id, true)
+	return r.lock(id)
 }
 
 // Lock locks an existing container (errdefs not-found otherwise).
@@ -128,15 +128,13 @@ func (r StateRoot) Lock(id string) (*StateLock, error) {
 	if err := CheckID(id); err != nil {
 		return nil, err
 	}
-	return r.lock(id, false)
+	return r.lock(id)
 }
 
-func (r StateRoot) lock(id string, create bool) (*StateLock, error) {
-	flags := unix.O_RDWR | unix.O_CLOEXEC
-	if create {
-		flags |= unix.O_CREAT
-	}
-	fd, err := unix.Open(filepath.Join(r.Dir(id), "lock"), flags, 0o600)
+// lock takes flock(2) on the container's state directory itself (a lock
+// file would cost an inode per container).
+func (r StateRoot) lock(id string) (*StateLock, error) {
+	fd, err := unix.Open(r.Dir(id), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil, errdefs.NotFoundf("container does not exist: %q", id)
