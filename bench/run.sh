@@ -47,6 +47,9 @@ cleanup() {
 			"$r" --root "$work/$r-root" delete -f "$id" >/dev/null 2>&1
 		done
 	done
+	for id in $("$PWD/bin/cfs-runtime" --root "$work/cfsrt-root" list -q 2>/dev/null); do
+		"$PWD/bin/cfs-runtime" --root "$work/cfsrt-root" delete -f "$id" >/dev/null 2>&1
+	done
 	if [ -d "$CFS_ROOT" ]; then
 		ids=$("$cfs" ps -aq 2>/dev/null)
 		[ -z "$ids" ] || "$cfs" rm -f $ids >/dev/null 2>&1
@@ -71,7 +74,7 @@ trap 'exit 143' TERM
 echo "bench: preparing (runbench, OCI bundle, cfs image) in $work" >&2
 go build -o "$work/runbench" ./bench/cmd/runbench
 "$work/runbench" bundle -cgroup "$cg/ctr" "$work/bundle"
-mkdir "$work/runc-root" "$work/crun-root"
+mkdir "$work/runc-root" "$work/crun-root" "$work/cfsrt-root"
 "$cfs" run --rm --network none busybox true # creates the busybox image once
 : >"$work/empty"
 
@@ -92,6 +95,7 @@ exec "$@"'
 
 cmds=(
 	"cfs=$cfs run --rm --network none busybox true"
+	"cfs-runtime=$PWD/bin/cfs-runtime --root $work/cfsrt-root run --bundle $work/bundle b{n}"
 	"runc=runc --root $work/runc-root run --bundle $work/bundle b{n}"
 	"crun=crun --root $work/crun-root run --bundle $work/bundle b{n}"
 	"floor=$work/runbench floor"
