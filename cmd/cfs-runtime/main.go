@@ -28,5 +28,8 @@ func main() {
 		runtime.Init()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == runtime.UsernsArg {
+		runtime.HoldUserns()
+	}
 	os.Exit(ocicli.Main(os.Args[1:]))
 }

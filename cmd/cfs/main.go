@@ -29,6 +29,9 @@ func main() {
 		runtime.Init()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == runtime.UsernsArg {
+		runtime.HoldUserns()
+	}
 	if len(os.Args) > 2 && os.Args[1] == supervisor.ServeArg {
 		os.Exit(cli.Supervise(os.Args[2]))
 	}

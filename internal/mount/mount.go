@@ -22,6 +22,11 @@ type Mount struct {
 	// (optionally with MS_REC), applied after the mount.
 	Propagation []uintptr
 	Data        string
+	// DetachedFD, when not 0, is a detached mount (open_tree(2), an
+	// idmapped clone of Source) attached at Target with move_mount(2)
+	// instead of mounting Source; flags and propagation apply as for a
+	// bind mount. It is a descriptor of the process, never sent on.
+	DetachedFD int `json:"-"`
 }
 
 // Flag values (from <sys/mount.h>), repeated here so this file builds and
@@ -157,6 +162,9 @@ func (m Mount) String() string {
 	typ := m.Type
 	if m.IsBind() {
 		typ = "bind"
+	}
+	if m.DetachedFD != 0 {
+		typ += " (idmapped)"
 	}
 	fmt.Fprintf(&b, "%s on %s type %s flags=%s", orNone(m.Source), m.Target, orNone(typ), FlagString(m.Flags))
 	if m.Data != "" {

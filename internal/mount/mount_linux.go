@@ -162,7 +162,12 @@ func mountAt(target string, m Mount, tr *trace.Tracer, reopen func() (string, fu
 	if tr.On() {
 		tr.Step("mount", "%s", m.String())
 	}
-	if err := unix.Mount(m.Source, target, m.Type, flags, m.Data); err != nil {
+	if m.DetachedFD != 0 {
+		// T_SYMLINKS: target may be a /proc/self/fd magic link.
+		if err := unix.MoveMount(m.DetachedFD, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_SYMLINKS); err != nil {
+			return &Error{Op: "attach", Mount: m, Err: err}
+		}
+	} else if err := unix.Mount(m.Source, target, m.Type, flags, m.Data); err != nil {
 		return &Error{Op: "mount", Mount: m, Err: err}
 	}
 	if reopen != nil && (len(m.Propagation) > 0 || (m.IsBind() && flags&^(BIND|REC|REMOUNT) != 0)) {

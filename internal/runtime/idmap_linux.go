@@ -2,8 +2,14 @@ package runtime
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"syscall"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
@@ -123,4 +129,172 @@ func fsType(path string) string {
 		return "overlayfs"
 	}
 	return fmt.Sprintf("filesystem type %#x", st.Type)
+}
+
+// Idmapped bind mounts (runtime-spec config.md, "POSIX-platform Mounts":
+// uidMappings/gidMappings with the idmap or ridmap option). The parent
+// clones each source (open_tree(2), OPEN_TREE_CLONE) and idmaps the clone
+// (mount_setattr(2), MOUNT_ATTR_IDMAP) with a user namespace holding the
+// mount's mappings, or, without mappings, the container's own user
+// namespace; init attaches the detached mounts at their destinations with
+// move_mount(2). A file owned on disk by a mapping's containerID shows as
+// owned by its hostID (then seen through the container's user namespace,
+// if any).
+
+const msgIdmapMounts = "idmap-mounts"
+
+// UsernsArg is argv[1] of a process that only holds a user namespace open
+// for idmapped mounts: it waits for its stdin to close.
+const UsernsArg = "__cfs_userns"
+
+// HoldUserns is the whole life of a UsernsArg process.
+func HoldUserns() {
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// idmapOf reports whether a spec mount is idmapped, and recursively so.
+func idmapOf(m specs.Mount) (idmap, recursive bool) {
+	for _, o := range m.Options {
+		switch o {
+		case "idmap":
+			idmap = true
+		case "ridmap":
+			idmap, recursive = true, true
+		}
+	}
+	return idmap || len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0, recursive
+}
+
+func hasIdmappedMounts(spec *specs.Spec) bool {
+	for _, m := range spec.Mounts {
+		if idmap, _ := idmapOf(m); idmap {
+			return true
+		}
+	}
+	return false
+}
+
+// checkIdmappedMount validates an idmapped mount of spec (CheckSpec).
+func checkIdmappedMount(m specs.Mount, userns bool) error {
+	mm, err := mount.FromSpec(m)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !mm.IsBind():
+		return fmt.Errorf("mount %s: idmap and uid/gid mappings apply to bind mounts only", m.Destination)
+	case (len(m.UIDMappings) > 0) != (len(m.GIDMappings) > 0):
+		return fmt.Errorf("mount %s: uidMappings and gidMappings must be given together", m.Destination)
+	case len(m.UIDMappings) == 0 && !userns:
+		return fmt.Errorf("mount %s: idmap without uidMappings/gidMappings uses the container's user namespace, and it has none", m.Destination)
+	}
+	return nil
+}
+
+// sendIdmappedMounts sends init, in spec order, an idmapped detached clone
+// of each idmapped mount's source.
+func sendIdmappedMounts(c *syncConn, pid int, spec *specs.Spec, bundle string, tr *trace.Tracer) error {
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	usernsFDs := map[string]int{} // by mappings
+	defer func() {
+		for _, fd := range usernsFDs {
+			unix.Close(fd)
+		}
+	}()
+	for _, sm := range spec.Mounts {
+		idmap, recursive := idmapOf(sm)
+		if !idmap {
+			continue
+		}
+		m, err := mount.FromSpec(sm)
+		if err != nil {
+			return err
+		}
+		src := m.Source
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(bundle, src)
+		}
+		key := fmt.Sprint(sm.UIDMappings, sm.GIDMappings)
+		userns, ok := usernsFDs[key]
+		if !ok {
+			if len(sm.UIDMappings) == 0 {
+				userns, err = unix.Open("/proc/"+strconv.Itoa(pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			} else {
+				userns, err = newUserns(sm.UIDMappings, sm.GIDMappings, tr)
+			}
+			if err != nil {
+				return fmt.Errorf("mount %s: user namespace for its idmap: %w", sm.Destination, err)
+			}
+			usernsFDs[key] = userns
+		}
+		how := "OPEN_TREE_CLONE"
+		flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+		if m.Flags&mount.REC != 0 {
+			flags |= unix.AT_RECURSIVE
+			how += "|AT_RECURSIVE"
+		}
+		tr.Step("idmap", "open_tree(%q, %s) + mount_setattr(MOUNT_ATTR_IDMAP%s) for %s", src, how,
+			map[bool]string{true: ", AT_RECURSIVE", false: ""}[recursive], sm.Destination)
+		fd, err := unix.OpenTree(unix.AT_FDCWD, src, uint(flags))
+		if err != nil {
+			return fmt.Errorf("mount %s: clone %s: %w", sm.Destination, src, err)
+		}
+		fds = append(fds, fd)
+		setFlags := unix.AT_EMPTY_PATH
+		if recursive {
+			setFlags |= unix.AT_RECURSIVE
+		}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
+		if err := unix.MountSetattr(fd, "", uint(setFlags), &attr); err != nil {
+			if err == unix.EINVAL || err == unix.ENOSYS {
+				return fmt.Errorf("mount %s: %s (%s) cannot be idmapped on this kernel: %w", sm.Destination, src, fsType(src), errdefs.ErrUnsupported)
+			}
+			return fmt.Errorf("mount %s: idmap %s: %w", sm.Destination, src, err)
+		}
+	}
+	return c.send(message{Type: msgIdmapMounts}, fds...)
+}
+
+// newUserns returns a descriptor of a new user namespace with the given
+// mappings, held by a short-lived child (UsernsArg).
+func newUserns(uids, gids []specs.LinuxIDMapping, tr *trace.Tracer) (int, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	defer w.Close()
+	cmd := exec.Command("/proc/self/exe", UsernsArg)
+	cmd.Stdin = r
+	cmd.Env = []string{"GOMAXPROCS=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER,
+		UidMappings: idMaps(uids), GidMappings: idMaps(gids)}
+	tr.Step("userns", "new user namespace for an idmapped mount: uid_map %v, gid_map %v", uids, gids)
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Open("/proc/"+strconv.Itoa(cmd.Process.Pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	w.Close()
+	cmd.Wait()
+	return fd, err
+}
+
+// recvIdmappedMounts receives sendIdmappedMounts' descriptors.
+func recvIdmappedMounts(c *syncConn) ([]int, error) {
+	var m message
+	fds, err := c.recvRaw(&m)
+	if err != nil || m.Type != msgIdmapMounts {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("receive idmapped mounts: %v (%q)", err, m.Type)
+	}
+	return fds, nil
 }

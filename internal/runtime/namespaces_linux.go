@@ -338,6 +338,13 @@ func CheckSpec(spec *specs.Spec) error {
 	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && plan.Clone&ns.NEWUSER == 0 {
 		return fmt.Errorf("linux.uidMappings/gidMappings need a new user namespace")
 	}
+	for _, m := range spec.Mounts {
+		if idmap, _ := idmapOf(m); idmap {
+			if err := checkIdmappedMount(m, plan.Has(specs.UserNamespace)); err != nil {
+				return err
+			}
+		}
+	}
 	if len(l.TimeOffsets) > 0 && plan.Clone&ns.NEWTIME == 0 {
 		return fmt.Errorf("linux.timeOffsets need a new time namespace")
 	}

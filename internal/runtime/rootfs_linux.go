@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -49,6 +48,19 @@ func mountRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) e
 	}
 
 	userns := plan.Has(specs.UserNamespace)
+	var idmapped []int // detached idmapped mounts, in spec order
+	if hasIdmappedMounts(spec) {
+		var err error
+		if idmapped, err = recvIdmappedMounts(c); err != nil {
+			return err
+		}
+		defer func() {
+			for _, fd := range idmapped {
+				unix.Close(fd)
+			}
+		}()
+	}
+	next := 0
 	devMounted := false
 	for _, sm := range spec.Mounts {
 		m, err := mount.FromSpec(sm)
@@ -64,8 +76,12 @@ func mountRootfs(c *syncConn, cfg *initConfig, plan ns.Plan, tr *trace.Tracer) e
 		if m.IsBind() && !filepath.IsAbs(m.Source) {
 			m.Source = filepath.Join(cfg.bundleDir(), m.Source)
 		}
-		if slices.Contains(sm.Options, "idmap") || slices.Contains(sm.Options, "ridmap") {
-			return fmt.Errorf("mount %s: idmapped bind mounts (option idmap) are not supported by this runtime yet", sm.Destination)
+		if idmap, _ := idmapOf(sm); idmap {
+			if next >= len(idmapped) {
+				return fmt.Errorf("mount %s: init got %d idmapped mounts, needs more", sm.Destination, len(idmapped))
+			}
+			m.DetachedFD = idmapped[next]
+			next++
 		}
 		err = mount.MountIn(root, m, tr)
 		if err != nil && m.Type == "sysfs" && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) {

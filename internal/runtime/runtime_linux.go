@@ -264,6 +264,11 @@ func (c *Container) Setup(cfg *Config) (err error) {
 			return err
 		}
 	}
+	if hasIdmappedMounts(spec) {
+		if err := sendIdmappedMounts(c.sync, c.Pid, spec, bundle, tr); err != nil {
+			return err
+		}
+	}
 	// Joining the cgroup runs while init builds the root filesystem; the
 	// memory hierarchy waits until init is ready, so that init's start-up
 	// memory stays charged outside the container (`--memory 1m` works).
