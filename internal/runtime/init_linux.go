@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -43,7 +44,16 @@ func Init() {
 
 	c := &syncConn{fd: initSyncFD}
 	var cfg initConfig
-	if _, err := c.recvRaw(&cfg); err != nil {
+	fds, err := c.recvRaw(&cfg)
+	if err == nil && cfg.SpecFD {
+		err = errors.New("spec descriptor missing")
+		if len(fds) == 1 {
+			f := os.NewFile(uintptr(fds[0]), "spec")
+			cfg.SpecJSON, err = io.ReadAll(f)
+			f.Close()
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "cfs init: reading config: %v\n", err)
 		os.Exit(ExitSetup)
 	}

@@ -15,6 +15,10 @@ type initConfig struct {
 	// config.json and for init (encoding a runtime spec the first time in a
 	// process builds encoders for its whole type graph: ~1 ms).
 	SpecJSON json.RawMessage `json:"spec"`
+	// SpecFD: SpecJSON is not in the message but in the memfd that comes
+	// with it (a spec too large for one socket message: annotations,
+	// seccomp profiles; see specInMessage).
+	SpecFD bool `json:"specFd,omitempty"`
 	// Spec is SpecJSON decoded, on the init side.
 	Spec *specs.Spec `json:"-"`
 	// Rootfs is the absolute host path of the root filesystem (Spec.Root.Path
@@ -100,3 +104,8 @@ func (e *InitError) Error() string { return e.Msg }
 
 // ExitCode returns the code a front end reports for this failure.
 func (e *InitError) ExitCode() int { return e.Code }
+
+// specInMessage is the largest spec sent inside the config message; a
+// SOCK_SEQPACKET message is limited by the socket's send buffer (about
+// 200 KiB by default), so larger specs go in a memfd.
+const specInMessage = 64 << 10

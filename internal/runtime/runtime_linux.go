@@ -250,13 +250,23 @@ func (c *Container) Setup(cfg *Config) (err error) {
 		bundle = filepath.Dir(cfg.Rootfs)
 	}
 	parentHooks := len(HooksOf(spec, HookPrestart))+len(HooksOf(spec, HookCreateRuntime)) > 0
+	var specFDs []int
+	specFD := len(specJSON) > specInMessage
+	if specFD {
+		f, err := stateFile(specJSON)
+		if err != nil {
+			return fmt.Errorf("spec for init: %w", err)
+		}
+		defer f.Close()
+		specFDs, specJSON = []int{int(f.Fd())}, nil
+	}
 	if err := c.sync.send(initConfig{
-		SpecJSON: specJSON, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
+		SpecJSON: specJSON, SpecFD: specFD, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
 		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO, ExitWithParent: cfg.ExitWithParent,
 		ID: cfg.ID, Bundle: bundle, HostPid: c.Pid, TraceFD: c.traceFD, ControlFD: c.controlFD,
 		ExtraFDs: c.extraFDs, ParentHooks: parentHooks, NoPivot: cfg.NoPivot,
 		EarlyRoot: earlyRoot(spec, c.plan, cfg.RootfsMounts),
-	}); err != nil {
+	}, specFDs...); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
 	if c.plan.Clone&ns.NEWUSER != 0 && len(cfg.RootfsMounts) > 0 {

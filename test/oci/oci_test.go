@@ -771,3 +771,16 @@ func TestIdmappedBindMount(t *testing.T) {
 		t.Errorf("idmapped tmpfs: exit %d, %s", code, errs)
 	}
 }
+
+// TestLargeSpec: a spec larger than one socket message (annotations of
+// 300 KiB) reaches init through a memfd.
+func TestLargeSpec(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Annotations = map[string]string{"big": strings.Repeat("x", 300<<10)}
+	e.spec.Process.Args = []string{"sh", "-c", "echo ok"}
+	e.save()
+	out, errs, code := e.cmd("", "run", "--bundle", e.bundle, e.id("c"))
+	if code != 0 || out != "ok\n" {
+		t.Errorf("large spec: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
