@@ -158,7 +158,11 @@ func writeBusyboxTar(w io.Writer, bin string, st fs.FileInfo, applets []string) 
 	}
 	for _, file := range []struct {
 		name, data string
-	}{{"etc/passwd", busyboxPasswd}, {"etc/group", busyboxGroup}} {
+	}{{"etc/passwd", busyboxPasswd}, {"etc/group", busyboxGroup},
+		// Empty mount points for the files every container gets bound
+		// over them: no container then creates them (and copies /etc up)
+		// in its writable layer.
+		{"etc/hostname", ""}, {"etc/hosts", ""}, {"etc/resolv.conf", ""}} {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: file.name, Mode: 0o644, Size: int64(len(file.data)), ModTime: mtime}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
