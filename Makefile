@@ -4,6 +4,12 @@
 GO      ?= go
 BIN     := bin/cfs
 export CGO_ENABLED := 0
+# encoding/json on its v2 implementation (same v1 API and behaviour): the
+# first decode of a runtime spec in a process, which every cfs and container
+# init pays, takes half the time (0.45 ms instead of 1.05). Everything make
+# builds and tests uses it; `make GOEXPERIMENT= ...` turns it off, and a
+# plain `go build ./cmd/cfs` builds the same program without it.
+export GOEXPERIMENT ?= jsonv2
 
 .PHONY: all build demo test test-oci test-unit test-integration test-v2 bench bench-v2 clean
 
