@@ -84,7 +84,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 	}()
 	id, dir := pr.id, pr.dir
 	cfg := &runtime.Config{ID: id, Spec: pr.spec, Rootfs: pr.rootfs, Tracer: e.Tracer,
-		ExitWithParent: true, EarlyCgroup: !usesNetCgroup(pr.resources)}
+		ExitWithParent: true, EarlyCgroup: !usesNetCgroup(pr.resources), FastStart: true}
 	if !o.TTY {
 		if o.Interactive {
 			cfg.Stdin = stdio.Stdin

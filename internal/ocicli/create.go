@@ -135,6 +135,7 @@ func createContainer(g *globals, id string, o *createOpts, keepPty bool) (_ *cre
 	cfg := &runtime.Config{
 		ID: id, Spec: spec, SpecJSON: raw, Rootfs: rootfs, Bundle: bundle,
 		Control: c.ctlFD, NoPivot: o.noPivot, Tracer: g.tracer, EarlyCgroup: true,
+		FastStart: keepPty, // run in the foreground
 	}
 	// The program inherits our stdio, unless it has a terminal: then init
 	// gets /dev/null, since a caller that reads our output through a pipe

@@ -70,6 +70,13 @@ type Config struct {
 	// for cgroup2. Init's own start-up memory is then charged to the
 	// container (a few MiB), which the engine avoids for tiny --memory.
 	EarlyCgroup bool
+	// FastStart gives init two Ps while it sets up, so that its signal
+	// subscriptions (a round trip with the Go runtime's signal thread per
+	// signal) and the spec's decoding run beside its mounts: about 0.7 ms
+	// sooner to start, for about 0.5 MiB more PSS for the init's whole
+	// life. For foreground containers; detached ones, which may be
+	// thousands, keep the smaller init.
+	FastStart bool
 }
 
 // Container is a created (or started) container seen from its parent.
@@ -147,7 +154,13 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 		}
 	}()
 	cmd := exec.Command("/proc/self/exe", InitArg)
-	cmd.Env = []string{"GOMAXPROCS=1"}
+	// Init drops to one P once the program runs (see Init); a foreground
+	// container's may set up with two (Config.FastStart).
+	procs := "1"
+	if cfg.FastStart {
+		procs = "2"
+	}
+	cmd.Env = []string{"GOMAXPROCS=" + procs}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
 	cmd.ExtraFiles = []*os.File{child}
 	// ExtraFiles start at descriptor 3 in init.
