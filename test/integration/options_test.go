@@ -212,3 +212,18 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestVolatileLayerOnlyForRm: a --rm container's writable layer is mounted
+// with overlayfs's volatile option (no syncs: it is thrown away), a kept
+// container's is not (it must survive a host crash).
+func TestVolatileLayerOnlyForRm(t *testing.T) {
+	e := newEnv(t)
+	opts := "grep ' / overlay ' /proc/mounts | grep -c volatile || true"
+	if got := e.ok("run", "--rm", "busybox", "sh", "-c", opts); got != "1\n" {
+		t.Errorf("--rm: overlay options say volatile %q times, want 1", got)
+	}
+	if got := e.ok("run", "--name", "kept", "busybox", "sh", "-c", opts); got != "0\n" {
+		t.Errorf("kept container: overlay options say volatile %q times, want 0", got)
+	}
+	e.ok("rm", "kept")
+}
