@@ -57,41 +57,71 @@ func Adopt(root, id string, pid int, conn *os.File) error {
 }
 
 func call(root string, req request, fds ...int) (*response, error) {
-	b, err := json.Marshal(req)
+	c, _, resp, err := exchange(root, req, true, 512, fds...)
 	if err != nil {
 		return nil, err
 	}
+	c.Close()
+	return resp, nil
+}
+
+// exchange sends req (with fds) to root's supervisor, started first when
+// spawn is set (else a missing one is ErrNotAttachable), and reads its
+// one-line response through a reader of bufSize bytes; the connection and
+// the reader stay open for what follows the response (attach frames). A
+// request that was sent is never retried: the supervisor may have acted.
+func exchange(root string, req request, spawn bool, bufSize int, fds ...int) (net.Conn, *bufio.Reader, *response, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	b = append(b, '\n')
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		c, err := dial(root)
+		var c net.Conn
+		if spawn {
+			c, err = dial(root)
+		} else {
+			sock, _, _ := paths(root)
+			if c, err = net.Dial("unix", sock); err != nil {
+				return nil, nil, nil, ErrNotAttachable
+			}
+		}
 		if err != nil {
 			lastErr = err
 			continue
-		}
-		var oob []byte
-		if len(fds) > 0 {
-			oob = unix.UnixRights(fds...)
 		}
 		if _, _, err := c.(*net.UnixConn).WriteMsgUnix(b, oob, nil); err != nil {
 			c.Close()
 			lastErr = err
 			continue
 		}
+		r := bufio.NewReaderSize(c, bufSize)
+		line, err := r.ReadBytes('\n')
 		var resp response
-		err = json.NewDecoder(c).Decode(&resp)
-		c.Close()
+		if err == nil {
+			err = json.Unmarshal(line, &resp)
+		}
 		if err != nil {
 			// The supervisor died while it worked on the request: what
 			// it did is unknown (a container may exist), so no retry.
-			return nil, fmt.Errorf("supervisor: no answer: %w", err)
+			c.Close()
+			return nil, nil, nil, fmt.Errorf("supervisor: no answer: %w", err)
 		}
 		if !resp.OK {
-			return nil, &Error{Msg: resp.Error, Code: resp.Code}
+			c.Close()
+			if resp.Error == ErrNotAttachable.Error() {
+				return nil, nil, nil, ErrNotAttachable
+			}
+			return nil, nil, nil, &Error{Msg: resp.Error, Code: resp.Code}
 		}
-		return &resp, nil
+		return c, r, &resp, nil
 	}
-	return nil, fmt.Errorf("supervisor: %w", lastErr)
+	return nil, nil, nil, fmt.Errorf("supervisor: %w", lastErr)
 }
 
 // dial connects to root's supervisor, starting one when none answers.
@@ -183,52 +213,12 @@ func StartAttached(root, id string, stdin, stdinOnce bool) (*AttachConn, error) 
 }
 
 func openStream(root string, req request, spawn bool) (*AttachConn, error) {
-	b, err := json.Marshal(req)
+	// The response is one line; frames follow it in the same buffer.
+	c, r, resp, err := exchange(root, req, spawn, 32<<10)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, '\n')
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		var c net.Conn
-		if spawn {
-			c, err = dial(root)
-		} else {
-			sock, _, _ := paths(root)
-			if c, err = net.Dial("unix", sock); err != nil {
-				return nil, ErrNotAttachable
-			}
-		}
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if _, err := c.Write(b); err != nil {
-			c.Close()
-			lastErr = err
-			continue
-		}
-		// The response is one line; frames follow it in the same buffer.
-		r := bufio.NewReaderSize(c, 32<<10)
-		line, err := r.ReadBytes('\n')
-		var resp response
-		if err == nil {
-			err = json.Unmarshal(line, &resp)
-		}
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("supervisor: no answer: %w", err)
-		}
-		if !resp.OK {
-			c.Close()
-			if resp.Error == ErrNotAttachable.Error() {
-				return nil, ErrNotAttachable
-			}
-			return nil, &Error{Msg: resp.Error, Code: resp.Code}
-		}
-		return &AttachConn{Pid: resp.Pid, c: c, r: r}, nil
-	}
-	return nil, fmt.Errorf("supervisor: %w", lastErr)
+	return &AttachConn{Pid: resp.Pid, c: c, r: r}, nil
 }
 
 // Next returns the next frame from the supervisor: output, a count of
