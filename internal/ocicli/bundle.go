@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -53,12 +54,15 @@ func loadBundle(dir string) (spec *specs.Spec, raw []byte, rootfs string, err er
 	return spec, raw, rootfs, nil
 }
 
-var specVersion = regexp.MustCompile(`^1\.([0-9]+)\.([0-9]+)(-[0-9A-Za-z.+-]+)?$`)
+// specVersion is compiled on first use, not in every cfs process.
+var specVersion = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^1\.([0-9]+)\.([0-9]+)(-[0-9A-Za-z.+-]+)?$`)
+})
 
 // checkVersion accepts runtime-spec 1.0.0 through 1.3.x (and their
 // pre-releases).
 func checkVersion(v string) error {
-	m := specVersion.FindStringSubmatch(v)
+	m := specVersion().FindStringSubmatch(v)
 	if m == nil {
 		return fmt.Errorf("config.json: ociVersion %q: not a runtime-spec 1.x version", v)
 	}
