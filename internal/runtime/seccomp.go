@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -126,10 +127,15 @@ type seccompRule struct {
 	args   []specs.LinuxSeccompArg
 }
 
+// nativeSyscalls is the system call table, built on first use: a map
+// literal of 470 entries would otherwise be built at the start of every cfs
+// process and container init.
+var nativeSyscalls = sync.OnceValue(nativeSyscallTable)
+
 // compileSeccomp turns an OCI profile into a BPF program for the native
 // architecture.
 func compileSeccomp(s *specs.LinuxSeccomp) ([]sockFilter, error) {
-	if len(nativeSyscalls) == 0 {
+	if len(nativeSyscalls()) == 0 {
 		return nil, fmt.Errorf("seccomp: no system call table for this architecture")
 	}
 	def, err := seccompAction(s.DefaultAction, s.DefaultErrnoRet)
@@ -162,7 +168,7 @@ func compileSeccomp(s *specs.LinuxSeccomp) ([]sockFilter, error) {
 			continue // same as the default: nothing to compile
 		}
 		for _, name := range sc.Names {
-			nr, ok := nativeSyscalls[name]
+			nr, ok := nativeSyscalls()[name]
 			if !ok {
 				continue
 			}

@@ -83,29 +83,29 @@ func TestCompileSeccomp(t *testing.T) {
 		args [6]uint64
 		want uint32
 	}{
-		{"allowed", nativeSyscalls["read"], native, [6]uint64{}, seccompRetAllow},
-		{"default", nativeSyscalls["open"], native, [6]uint64{}, eperm},
-		{"errnoRet", nativeSyscalls["getcwd"], native, [6]uint64{}, seccompRetErrno | 13},
-		{"eq first rule", nativeSyscalls["personality"], native, [6]uint64{0xffffffff}, seccompRetAllow},
-		{"eq second rule", nativeSyscalls["personality"], native, [6]uint64{8}, seccompRetAllow},
-		{"eq no rule", nativeSyscalls["personality"], native, [6]uint64{1}, eperm},
-		{"eq high word differs", nativeSyscalls["personality"], native, [6]uint64{1<<32 | 8}, eperm},
-		{"ne match", nativeSyscalls["kill"], native, [6]uint64{1, 15}, seccompRetAllow},
-		{"ne mismatch", nativeSyscalls["kill"], native, [6]uint64{1, 9}, eperm},
-		{"ne high word", nativeSyscalls["kill"], native, [6]uint64{1, 1<<32 | 9}, seccompRetAllow},
-		{"gt above", nativeSyscalls["dup"], native, [6]uint64{1<<33 + 1}, seccompRetAllow},
-		{"gt equal", nativeSyscalls["dup"], native, [6]uint64{1 << 33}, eperm},
-		{"gt high above", nativeSyscalls["dup"], native, [6]uint64{1 << 34}, seccompRetAllow},
-		{"gt below", nativeSyscalls["dup"], native, [6]uint64{5}, eperm},
-		{"le equal", nativeSyscalls["dup2"], native, [6]uint64{100}, seccompRetAllow},
-		{"le below", nativeSyscalls["dup2"], native, [6]uint64{3}, seccompRetAllow},
-		{"le above", nativeSyscalls["dup2"], native, [6]uint64{101}, eperm},
-		{"le high word", nativeSyscalls["dup2"], native, [6]uint64{1 << 32}, eperm},
-		{"masked eq", nativeSyscalls["clone"], native, [6]uint64{0x11}, seccompRetAllow},
-		{"masked ne", nativeSyscalls["clone"], native, [6]uint64{0x10000000}, eperm},
-		{"kill process", nativeSyscalls["mkdir"], native, [6]uint64{}, seccompRetKillProcess},
+		{"allowed", nativeSyscalls()["read"], native, [6]uint64{}, seccompRetAllow},
+		{"default", nativeSyscalls()["open"], native, [6]uint64{}, eperm},
+		{"errnoRet", nativeSyscalls()["getcwd"], native, [6]uint64{}, seccompRetErrno | 13},
+		{"eq first rule", nativeSyscalls()["personality"], native, [6]uint64{0xffffffff}, seccompRetAllow},
+		{"eq second rule", nativeSyscalls()["personality"], native, [6]uint64{8}, seccompRetAllow},
+		{"eq no rule", nativeSyscalls()["personality"], native, [6]uint64{1}, eperm},
+		{"eq high word differs", nativeSyscalls()["personality"], native, [6]uint64{1<<32 | 8}, eperm},
+		{"ne match", nativeSyscalls()["kill"], native, [6]uint64{1, 15}, seccompRetAllow},
+		{"ne mismatch", nativeSyscalls()["kill"], native, [6]uint64{1, 9}, eperm},
+		{"ne high word", nativeSyscalls()["kill"], native, [6]uint64{1, 1<<32 | 9}, seccompRetAllow},
+		{"gt above", nativeSyscalls()["dup"], native, [6]uint64{1<<33 + 1}, seccompRetAllow},
+		{"gt equal", nativeSyscalls()["dup"], native, [6]uint64{1 << 33}, eperm},
+		{"gt high above", nativeSyscalls()["dup"], native, [6]uint64{1 << 34}, seccompRetAllow},
+		{"gt below", nativeSyscalls()["dup"], native, [6]uint64{5}, eperm},
+		{"le equal", nativeSyscalls()["dup2"], native, [6]uint64{100}, seccompRetAllow},
+		{"le below", nativeSyscalls()["dup2"], native, [6]uint64{3}, seccompRetAllow},
+		{"le above", nativeSyscalls()["dup2"], native, [6]uint64{101}, eperm},
+		{"le high word", nativeSyscalls()["dup2"], native, [6]uint64{1 << 32}, eperm},
+		{"masked eq", nativeSyscalls()["clone"], native, [6]uint64{0x11}, seccompRetAllow},
+		{"masked ne", nativeSyscalls()["clone"], native, [6]uint64{0x10000000}, eperm},
+		{"kill process", nativeSyscalls()["mkdir"], native, [6]uint64{}, seccompRetKillProcess},
 		{"i386 gets the default", 3, 0x40000003, [6]uint64{}, eperm},
-		{"x32 gets the default", nativeSyscalls["read"] | x32SyscallBit, native, [6]uint64{}, eperm},
+		{"x32 gets the default", nativeSyscalls()["read"] | x32SyscallBit, native, [6]uint64{}, eperm},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,10 +124,10 @@ func TestCompileSeccompAllowDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := runBPF(t, prog, nativeSyscalls["getcwd"], auditArchX8664, [6]uint64{}); got != seccompRetErrno|1 {
+	if got := runBPF(t, prog, nativeSyscalls()["getcwd"], auditArchX8664, [6]uint64{}); got != seccompRetErrno|1 {
 		t.Errorf("getcwd: %#x", got)
 	}
-	if got := runBPF(t, prog, nativeSyscalls["read"], auditArchX8664, [6]uint64{}); got != seccompRetAllow {
+	if got := runBPF(t, prog, nativeSyscalls()["read"], auditArchX8664, [6]uint64{}); got != seccompRetAllow {
 		t.Errorf("read: %#x", got)
 	}
 	// The other ABI cannot bypass a deny rule of an allow-by-default profile.
@@ -139,7 +139,7 @@ func TestCompileSeccompAllowDefault(t *testing.T) {
 // A Docker-sized profile (over 300 names) must fit and link.
 func TestCompileSeccompLarge(t *testing.T) {
 	var names []string
-	for n := range nativeSyscalls {
+	for n := range nativeSyscalls() {
 		names = append(names, n)
 	}
 	prog, err := compileSeccomp(&specs.LinuxSeccomp{
@@ -149,7 +149,7 @@ func TestCompileSeccompLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for n, nr := range nativeSyscalls {
+	for n, nr := range nativeSyscalls() {
 		if got := runBPF(t, prog, nr, auditArchX8664, [6]uint64{}); got != seccompRetAllow {
 			t.Fatalf("%s: %#x", n, got)
 		}
