@@ -14,6 +14,7 @@ import (
 
 	"github.com/cfs-org/cfs/internal/errdefs"
 	"github.com/cfs-org/cfs/internal/logs"
+	"github.com/cfs-org/cfs/internal/mount"
 	"github.com/cfs-org/cfs/internal/runtime"
 	"github.com/cfs-org/cfs/internal/snapshot"
 	"github.com/cfs-org/cfs/internal/store"
@@ -158,9 +159,9 @@ type launchSpec struct {
 	cc       containerConfig
 	// materialize, when set, creates the container's record (run -d);
 	// files then creates its files while init starts and returns the
-	// encoded spec.
+	// encoded spec and the writable layer's mounts.
 	materialize func() error
-	files       func() ([]byte, error)
+	files       func() ([]byte, []mount.Mount, error)
 	// locked: the caller holds the container's lock.
 	locked bool
 	// hub gets the output and, with -i, the container's input.
@@ -239,11 +240,11 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	}()
 	fault("start:after-spawn")
 	if l.files != nil {
-		if cfg.SpecJSON, err = l.files(); err != nil {
-			return nil, err
-		}
+		cfg.SpecJSON, cfg.RootfsMounts, err = l.files()
+	} else {
+		cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID)
 	}
-	if cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if l.cc.AutoRemove {
@@ -340,9 +341,9 @@ func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ su
 	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec,
 		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc, hub: hub,
 		materialize: func() error { created = true; return e.materializeRecord(pr) },
-		files: func() ([]byte, error) {
+		files: func() ([]byte, []mount.Mount, error) {
 			err := e.materializeFiles(pr)
-			return pr.specJSON, err
+			return pr.specJSON, pr.rootfsMounts, err
 		}})
 	if err != nil {
 		if created {

@@ -233,23 +233,20 @@ func sendIdmappedMounts(c *syncConn, pid int, spec *specs.Spec, bundle string, t
 			}
 			usernsFDs[key] = userns
 		}
-		how := "OPEN_TREE_CLONE"
-		flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+		flags, setFlags := unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC, unix.AT_EMPTY_PATH
 		if m.Flags&mount.REC != 0 {
 			flags |= unix.AT_RECURSIVE
-			how += "|AT_RECURSIVE"
 		}
-		tr.Step("idmap", "open_tree(%q, %s) + mount_setattr(MOUNT_ATTR_IDMAP%s) for %s", src, how,
-			map[bool]string{true: ", AT_RECURSIVE", false: ""}[recursive], sm.Destination)
+		if recursive {
+			setFlags |= unix.AT_RECURSIVE
+		}
+		tr.Step("idmap", "open_tree(%q, clone, recursive=%v) + mount_setattr(MOUNT_ATTR_IDMAP, recursive=%v) for %s",
+			src, flags&unix.AT_RECURSIVE != 0, recursive, sm.Destination)
 		fd, err := unix.OpenTree(unix.AT_FDCWD, src, uint(flags))
 		if err != nil {
 			return fmt.Errorf("mount %s: clone %s: %w", sm.Destination, src, err)
 		}
 		fds = append(fds, fd)
-		setFlags := unix.AT_EMPTY_PATH
-		if recursive {
-			setFlags |= unix.AT_RECURSIVE
-		}
 		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
 		if err := unix.MountSetattr(fd, "", uint(setFlags), &attr); err != nil {
 			if err == unix.EINVAL || err == unix.ENOSYS {
