@@ -385,12 +385,14 @@ func TestBuiltinBusyboxConcurrentFirstUse(t *testing.T) {
 
 func TestSharedLayerAndRemoveRefcount(t *testing.T) {
 	s := newStore(t)
+	// Names that are not hex: "a" would also be an ID prefix, which b's
+	// ID matches one time in 16.
 	data := buildTar(t, []tarEntry{{name: "bin/", typ: tar.TypeDir}, {name: "bin/app", data: "app"}})
-	a, err := s.Import(bytes.NewReader(data), "a", ImportOptions{Config: &ocispec.ImageConfig{Cmd: []string{"a"}}})
+	a, err := s.Import(bytes.NewReader(data), "x", ImportOptions{Config: &ocispec.ImageConfig{Cmd: []string{"a"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Import(bytes.NewReader(data), "b", ImportOptions{Config: &ocispec.ImageConfig{Cmd: []string{"b"}}})
+	b, err := s.Import(bytes.NewReader(data), "y", ImportOptions{Config: &ocispec.ImageConfig{Cmd: []string{"b"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,10 +403,10 @@ func TestSharedLayerAndRemoveRefcount(t *testing.T) {
 	if len(layers) != 1 || len(blobs) != 5 { // 1 layer + 2 configs + 2 manifests
 		t.Fatalf("blobs %v layers %v", blobs, layers)
 	}
-	if err := s.Remove("A"); err != nil {
+	if err := s.Remove("X"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get("a"); !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `"a"`) {
+	if _, err := s.Get("x"); !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `"x"`) {
 		t.Errorf("Get removed: %v", err)
 	}
 	if _, err := os.Stat(b.Layers[0]); err != nil {
@@ -419,7 +421,7 @@ func TestSharedLayerAndRemoveRefcount(t *testing.T) {
 	if blobs, layers := storeContents(t, s); len(blobs)+len(layers) != 0 {
 		t.Errorf("after removing both: blobs %v layers %v", blobs, layers)
 	}
-	if err := s.Remove("b"); !errors.Is(err, errdefs.ErrNotFound) {
+	if err := s.Remove("y"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("removing twice: %v", err)
 	}
 }
