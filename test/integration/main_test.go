@@ -30,8 +30,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("integration tests need root: skipping")
 		os.Exit(0)
 	}
-	_, file, _, _ := runtime.Caller(0)
-	repo := filepath.Join(filepath.Dir(file), "..", "..")
+	repo := repoDir()
 	tmp, err := os.MkdirTemp("", "cfs-it-bin-")
 	if err != nil {
 		panic(err)
@@ -74,6 +73,12 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(tmp)
 	os.Exit(code)
+}
+
+// repoDir is the repository's top directory.
+func repoDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 func isDir(p string) bool {

@@ -209,3 +209,40 @@ func TestUsernsRemap(t *testing.T) {
 		t.Errorf("container root's host uid: got %q, want 100000", uid)
 	}
 }
+
+// TestInitBinary: bin/cfs as make builds it (CFS_BIN, with the lean init
+// and its sum linked in, internal/initbin) starts containers' inits from the
+// installed lean binary; the suite's own plain `go build` from itself.
+// `cfs version` names it.
+func TestInitBinary(t *testing.T) {
+	e := newEnv(t)
+	want := "/proc/self/exe"
+	if os.Getenv("CFS_BIN") != "" {
+		sum, err := os.ReadFile(filepath.Join(repoDir(), "internal", "initbin", "payload", "cfs-init.sha256"))
+		if err != nil {
+			t.Fatalf("CFS_BIN is make's build, whose lean init is missing: %v", err)
+		}
+		want = "/run/cfs/cfs-init-" + strings.TrimSpace(string(sum))[:16]
+	}
+	argv := strings.Split(e.ok("run", "--rm", "busybox", "cat", "/proc/1/cmdline"), "\x00")
+	if argv[0] != want {
+		t.Fatalf("container init is %q, want %q", argv[0], want)
+	}
+	if v := e.ok("version"); !strings.Contains(v, "Container init:  ") || !strings.Contains(v, want) {
+		t.Errorf("cfs version does not name %s:\n%s", want, v)
+	}
+	if want == "/proc/self/exe" {
+		return
+	}
+	fi, err := os.Stat(want)
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("installed init %s: %v, %v; want mode 0755", want, fi, err)
+	}
+	// Detached containers (started by the supervisor) too.
+	id := strings.TrimSpace(e.ok("run", "-d", "busybox", "sleep", "100"))
+	argv = strings.Split(e.ok("exec", id, "cat", "/proc/1/cmdline"), "\x00")
+	if argv[0] != want {
+		t.Fatalf("detached container's init is %q, want %q", argv[0], want)
+	}
+	e.ok("rm", "-f", id)
+}

@@ -1,0 +1,105 @@
+package initbin
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+)
+
+func payloadFS(content string) (fstest.MapFS, string) {
+	s := sha256.Sum256([]byte(content))
+	sum := hex.EncodeToString(s[:])
+	return fstest.MapFS{
+		binName: {Data: []byte(content), Mode: 0o755},
+		sumName: {Data: []byte(sum + "\n")},
+	}, sum
+}
+
+func TestInstallWritesOnceAndReplacesOtherVersions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	fsys, sum := payloadFS("#!/bin/sh\necho v1\n")
+	p, err := Install(dir, sum, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "cfs-init-"+sum[:16]); p != want {
+		t.Fatalf("path %q, want %q", p, want)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o755 {
+		t.Fatalf("mode %v, want 0755", fi.Mode())
+	}
+	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o711 {
+		t.Fatalf("dir mode %v, want 0711 (others exec the init under --userns remap)", di.Mode())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "#!/bin/sh\necho v1\n" {
+		t.Fatalf("content %q", b)
+	}
+	// Installed already: reused as it is (same inode).
+	var before, after os.FileInfo = fi, nil
+	if _, err := Install(dir, sum, fsys); err != nil {
+		t.Fatal(err)
+	}
+	after, _ = os.Stat(p)
+	if !os.SameFile(before, after) {
+		t.Fatal("an installed init was written again")
+	}
+	// A damaged copy (wrong size) is replaced.
+	if err := os.WriteFile(p, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Install(dir, sum, fsys); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "#!/bin/sh\necho v1\n" {
+		t.Fatalf("damaged copy kept: %q", b)
+	}
+	// A directory others cannot search (made by an older cfs) is fixed.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Install(dir, sum, fsys); err != nil {
+		t.Fatal(err)
+	}
+	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o711 {
+		t.Fatalf("dir mode %v after install, want 0711", di.Mode())
+	}
+	// Another version replaces this one; no temporary file stays.
+	fsys2, sum2 := payloadFS("#!/bin/sh\necho v2\n")
+	p2, err := Install(dir, sum2, fsys2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || filepath.Join(dir, ents[0].Name()) != p2 {
+		t.Fatalf("dir holds %v, want only %s", ents, p2)
+	}
+}
+
+func TestInstallRefusesAPayloadOfAnotherBuild(t *testing.T) {
+	dir := t.TempDir()
+	fsys, sum := payloadFS("init")
+	other := sha256.Sum256([]byte("other"))
+	for name, stamp := range map[string]string{
+		"no stamp (plain go build)": "",
+		"another build's stamp":     hex.EncodeToString(other[:]),
+		"short stamp":               sum[:16],
+	} {
+		if p, err := Install(dir, stamp, fsys); !errors.Is(err, ErrNone) || p != "" {
+			t.Errorf("%s: got %q, %v; want ErrNone", name, p, err)
+		}
+	}
+	if p, err := Install(dir, sum, fstest.MapFS{"payload/README.md": {Data: []byte("x")}}); !errors.Is(err, ErrNone) || p != "" {
+		t.Errorf("no payload: got %q, %v; want ErrNone", p, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("refused payloads left %v", ents)
+	}
+}
