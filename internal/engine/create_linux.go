@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -33,6 +34,23 @@ type prepared struct {
 	etc             [][2]string
 	resources       *specs.LinuxResources
 	width, height   uint // the terminal's size (0: unknown)
+	// recordSynced delivers the result of the record's fsync, which runs
+	// beside the start (materializeRecord); durable waits for it.
+	recordSynced chan error
+	syncErr      error
+}
+
+// durable waits until the container's record is on disk (see
+// store.CreateUnsynced): before the container is reported created.
+func (pr *prepared) durable() error {
+	if pr.recordSynced != nil {
+		pr.syncErr = <-pr.recordSynced
+		pr.recordSynced = nil
+		if pr.syncErr != nil {
+			pr.syncErr = fmt.Errorf("sync record of container %s: %w", pr.id, pr.syncErr)
+		}
+	}
+	return pr.syncErr
 }
 
 // prepare validates o and builds the container's record and spec. Nothing
@@ -164,16 +182,25 @@ func (e *Engine) materialize(pr *prepared) error {
 	if err := e.materializeRecord(pr); err != nil {
 		return err
 	}
-	return e.materializeFiles(pr)
+	if err := e.materializeFiles(pr); err != nil {
+		pr.durable()
+		return err
+	}
+	return pr.durable()
 }
 
 // materializeRecord writes the container's record, which reserves its name
 // and must exist before anything else of the container does (its cgroup
 // above all: rm -f finds everything through the record).
+// Its fsync runs beside what follows: callers call pr.durable before they
+// report the container created.
 func (e *Engine) materializeRecord(pr *prepared) error {
-	if err := e.Containers.Create(pr.rec); err != nil {
+	synced, err := e.Containers.CreateUnsynced(pr.rec)
+	if err != nil {
 		return err
 	}
+	pr.recordSynced = make(chan error, 1)
+	go func() { pr.recordSynced <- synced() }()
 	fault("create:after-record")
 	return nil
 }

@@ -162,6 +162,9 @@ type launchSpec struct {
 	// encoded spec and the writable layer's mounts.
 	materialize func() error
 	files       func() ([]byte, []mount.Mount, error)
+	// durable, when set, waits until the record materialize wrote is on
+	// disk; launch calls it before it reports the container started.
+	durable func() error
 	// locked: the caller holds the container's lock.
 	locked bool
 	// hub gets the output and, with -i, the container's input.
@@ -326,6 +329,11 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.durable != nil {
+		if err := l.durable(); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -341,6 +349,7 @@ func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ su
 	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec,
 		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc, hub: hub,
 		materialize: func() error { created = true; return e.materializeRecord(pr) },
+		durable:     pr.durable,
 		files: func() ([]byte, []mount.Mount, error) {
 			err := e.materializeFiles(pr)
 			return pr.specJSON, pr.rootfsMounts, err

@@ -155,6 +155,9 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		restore, copied = attachPty(ctr.Pty(), stdio, o.Interactive)
 		defer restore()
 	}
+	if err := pr.durable(); err != nil {
+		return 0, err
+	}
 	if _, err := ctr.Start(); err != nil {
 		return 0, err
 	}
@@ -169,11 +172,19 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 			ctr.Signal(s.(syscall.Signal))
 		}
 	}()
-	e.Containers.Update(id, func(r *store.Record) error {
-		r.State = store.State{Status: store.StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: time.Now().UTC()}
-		r.ImageID, r.Command, r.Labels, r.Extra = pr.rec.ImageID, pr.rec.Command, pr.rec.Labels, pr.rec.Extra
-		return nil
-	})
+	// The record says "running" while the program runs: a short program
+	// (`true`) need not wait for the write before it is waited for. Every
+	// later change of the record waits for it (recorded).
+	recorded := make(chan struct{})
+	startedAt := time.Now().UTC()
+	go func() {
+		defer close(recorded)
+		e.Containers.Update(id, func(r *store.Record) error {
+			r.State = store.State{Status: store.StatusRunning, Running: true, Pid: ctr.Pid, StartedAt: startedAt}
+			r.ImageID, r.Command, r.Labels, r.Extra = pr.rec.ImageID, pr.rec.Command, pr.rec.Labels, pr.rec.Extra
+			return nil
+		})
+	}()
 	code, werr := ctr.Wait()
 	if copied != nil {
 		select {
@@ -193,6 +204,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		}()
 	}
 	derr := e.teardown(ctr, pr.spec)
+	<-recorded
 	if o.Remove {
 		<-layerGone
 		if err := e.Containers.Delete(id); err != nil && derr == nil {

@@ -436,3 +436,40 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestCreateUnsynced: the record is complete and found as soon as
+// CreateUnsynced returns; synced (the fsync) succeeds afterwards, also once
+// the record was replaced, and reports a record that is gone.
+func TestCreateUnsynced(t *testing.T) {
+	s := openTest(t)
+	r := &Record{Name: "fast", Image: "busybox"}
+	synced, err := s.CreateUnsynced(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get("fast")
+	if err != nil || got.ID != r.ID || got.Image != "busybox" {
+		t.Fatalf("Get before the sync: %+v, %v", got, err)
+	}
+	if err := s.Update(r.ID, func(r *Record) error { r.State.Status = StatusRunning; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := synced(); err != nil {
+		t.Fatalf("synced after an update: %v", err)
+	}
+	r2 := &Record{Name: "gone"}
+	synced, err = s.CreateUnsynced(r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(r2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := synced(); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("synced of a deleted record: %v, want ErrNotExist", err)
+	}
+	// A taken name is refused as by Create, with no sync to run.
+	if synced, err := s.CreateUnsynced(&Record{Name: "fast"}); !errors.Is(err, errdefs.ErrConflict) || synced != nil {
+		t.Fatalf("taken name: %v", err)
+	}
+}
