@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -65,7 +66,7 @@ var ErrNone = errors.New("no lean init built in")
 // dir/cfs-init-<stamp> and returns that path. The file is reused when it
 // is there with the payload's size, owned by root, mode 0755; otherwise it
 // is written under a temporary name and renamed into place, and the inits
-// of other versions are removed (running containers keep theirs open).
+// of other versions installed over ten minutes before are removed.
 func Install(dir, stamp string, fsys fs.FS) (string, error) {
 	if len(stamp) != 64 {
 		return "", ErrNone
@@ -122,13 +123,25 @@ func Install(dir, stamp string, fsys fs.FS) (string, error) {
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("install container init: %w", err)
 	}
+	removeStale(dir, name, time.Now().Add(-staleAfter))
+	return name, nil
+}
+
+// staleAfter: another version's init is removed when one is installed if
+// it is older than this. Not younger ones: two builds used in turn (an
+// upgrade, a benchmark of two versions) would otherwise remove each
+// other's at every start.
+const staleAfter = 10 * time.Minute
+
+// removeStale removes the inits in dir other than keep that were
+// installed before cutoff (running containers keep theirs open).
+func removeStale(dir, keep string, cutoff time.Time) {
 	old, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
 	for _, o := range old {
-		if o != name {
+		if fi, err := os.Stat(o); err == nil && o != keep && fi.ModTime().Before(cutoff) {
 			os.Remove(o)
 		}
 	}
-	return name, nil
 }
 
 // searchable reports whether every user may traverse dir (to exec a file in

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 func payloadFS(content string) (fstest.MapFS, string) {
@@ -71,15 +73,33 @@ func TestInstallWritesOnceAndReplacesOtherVersions(t *testing.T) {
 	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o711 {
 		t.Fatalf("dir mode %v after install, want 0711", di.Mode())
 	}
-	// Another version replaces this one; no temporary file stays.
+	// Another version is installed beside this recent one; no temporary
+	// file stays.
 	fsys2, sum2 := payloadFS("#!/bin/sh\necho v2\n")
 	p2, err := Install(dir, sum2, fsys2)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Fatalf("dir holds %v, want %s and %s", ents, p, p2)
+	}
+	// Once it is old, installing another version removes it.
+	old := time.Now().Add(-staleAfter - time.Minute)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	fsys3, sum3 := payloadFS("#!/bin/sh\necho v3\n")
+	p3, err := Install(dir, sum3, fsys3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
 	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 || filepath.Join(dir, ents[0].Name()) != p2 {
-		t.Fatalf("dir holds %v, want only %s", ents, p2)
+	for _, e := range ents {
+		names = append(names, filepath.Join(dir, e.Name()))
+	}
+	if len(names) != 2 || !slices.Contains(names, p2) || !slices.Contains(names, p3) {
+		t.Fatalf("dir holds %v, want %s and %s (the stale %s removed)", names, p2, p3, p)
 	}
 }
 
