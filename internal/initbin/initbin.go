@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,18 +45,21 @@ const (
 	prefix  = "cfs-init-"
 )
 
-// Path returns the path of the installed lean init, installing it on first
-// use, or "" when there is none to use: not built in, or it cannot be
-// installed or executed here (then the caller uses its own binary).
-func Path() string { return path() }
-
-var path = sync.OnceValue(func() string {
+// Path returns the path of the installed lean init, installing it when it
+// is not there, or "" when there is none to use: not built in, or it cannot
+// be installed or executed here (then the caller uses its own binary).
+// It checks the file at every call (three stat calls): a long-lived
+// supervisor must not keep a path that another cfs version removed.
+func Path() string {
+	if Stamp == "" {
+		return ""
+	}
 	p, err := Install(Dir, Stamp, payload)
 	if err != nil {
 		return ""
 	}
 	return p
-})
+}
 
 // ErrNone means fsys holds no init built with stamp.
 var ErrNone = errors.New("no lean init built in")

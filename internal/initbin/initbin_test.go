@@ -63,6 +63,16 @@ func TestInstallWritesOnceAndReplacesOtherVersions(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "#!/bin/sh\necho v1\n" {
 		t.Fatalf("damaged copy kept: %q", b)
 	}
+	// A removed copy (another version's cleanup, by hand) comes back.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Install(dir, sum, fsys); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "#!/bin/sh\necho v1\n" {
+		t.Fatalf("removed copy not reinstalled: %q", b)
+	}
 	// A directory others cannot search (made by an older cfs) is fixed.
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
