@@ -87,9 +87,12 @@ func Install(dir, stamp string, fsys fs.FS) (string, error) {
 		return "", err
 	}
 	name := filepath.Join(dir, prefix+stamp[:16])
-	var fi unix.Stat_t
-	if unix.Stat(name, &fi) == nil && fi.Mode&unix.S_IFMT == unix.S_IFREG && fi.Uid == 0 &&
-		fi.Mode&0o7777 == 0o755 && fi.Size == st.Size() && searchable(dir) {
+	installed := func() bool {
+		var fi unix.Stat_t
+		return unix.Stat(name, &fi) == nil && fi.Mode&unix.S_IFMT == unix.S_IFREG && fi.Uid == 0 &&
+			fi.Mode&0o7777 == 0o755 && fi.Size == st.Size() && searchable(dir)
+	}
+	if installed() {
 		return name, nil
 	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
@@ -99,6 +102,19 @@ func Install(dir, stamp string, fsys fs.FS) (string, error) {
 		if err := os.Chmod(dir, 0o711); err != nil {
 			return "", err
 		}
+	}
+	// One installer at a time: the first containers after a boot may all
+	// start at once, and each would write its own copy.
+	d, err := os.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX); err != nil {
+		return "", err
+	}
+	if installed() {
+		return name, nil
 	}
 	var fsst unix.Statfs_t
 	if err := unix.Statfs(dir, &fsst); err != nil {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -131,5 +133,35 @@ func TestInstallRefusesAPayloadOfAnotherBuild(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("refused payloads left %v", ents)
+	}
+}
+
+// TestInstallConcurrent: installers racing (the first containers after a
+// boot) leave one complete copy and no temporary file.
+func TestInstallConcurrent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	fsys, sum := payloadFS(strings.Repeat("init ", 100000))
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := Install(dir, sum, fsys); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("dir holds %v, want one init", ents)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ents[0].Name())); string(b) != strings.Repeat("init ", 100000) {
+		t.Fatalf("installed copy is incomplete (%d bytes)", len(b))
 	}
 }
