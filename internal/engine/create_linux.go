@@ -287,8 +287,14 @@ func (e *Engine) setup(ctr *runtime.Container, cfg *runtime.Config) error {
 // teardown kills what is left of a container's processes, removes its
 // cgroup and releases the net_cls/net_prio mounts its limits needed.
 func (e *Engine) teardown(ctr *runtime.Container, spec *specs.Spec) error {
+	return e.teardownCgroups(ctr, spec != nil && spec.Linux != nil && usesNetCgroup(spec.Linux.Resources))
+}
+
+// teardownCgroups is teardown for a container that netCgroup says uses
+// cfs's own net_cls/net_prio mount or not.
+func (e *Engine) teardownCgroups(ctr *runtime.Container, netCgroup bool) error {
 	err := ctr.Destroy()
-	if spec != nil && spec.Linux != nil && usesNetCgroup(spec.Linux.Resources) {
+	if netCgroup {
 		releaseNetCgroups(e.Tracer)
 	}
 	return err

@@ -3,7 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -50,13 +49,16 @@ func (b backend) Exited(id string, code int) (bool, time.Duration) {
 
 // handle is a running detached container, seen from the supervisor.
 type handle struct {
-	e       *Engine
-	id      string
-	ctr     *runtime.Container
-	copies  sync.WaitGroup
-	log     *logs.Writer
-	spec    *specs.Spec
-	started time.Time
+	e      *Engine
+	id     string
+	ctr    *runtime.Container
+	copies sync.WaitGroup
+	log    *logs.Writer
+	// netCgroup: the container uses cfs's own net_cls/net_prio mount
+	// (only this of its spec is kept: a running container's handle
+	// should cost the supervisor little).
+	netCgroup bool
+	started   time.Time
 }
 
 func (h *handle) Pid() int { return h.ctr.Pid }
@@ -68,7 +70,7 @@ func (h *handle) Wait() int {
 	h.copies.Wait()
 	h.log.Close()
 	oom, _ := h.ctr.Cgroup().OOMKilled()
-	h.e.teardown(h.ctr, h.spec)
+	h.e.teardownCgroups(h.ctr, h.netCgroup)
 	fault("supervisor:after-exit")
 	h.e.Containers.Update(h.id, func(r *store.Record) error {
 		r.State.Status, r.State.Running, r.State.Paused, r.State.Pid = store.StatusExited, false, false, 0
@@ -235,7 +237,7 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handle{e: e, id: l.id, spec: l.spec, ctr: ctr}
+	h := &handle{e: e, id: l.id, ctr: ctr, netCgroup: usesNetCgroup(l.spec.Linux.Resources)}
 	defer func() {
 		if err != nil {
 			e.teardown(ctr, l.spec)
@@ -272,21 +274,15 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	fault("start:after-setup")
 	// Output goes to the log first, then to attached clients (the hub
 	// never blocks: a slow client misses output, the log has it).
-	copyTo := func(r io.ReadCloser, stream string, frame byte) {
+	hub := l.hub // not l: the copies outlive the launch, l's spec need not
+	copyTo := func(r *os.File, stream string, frame byte) {
 		defer h.copies.Done()
 		defer r.Close()
 		w := h.log.Stream(stream)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				w.Write(buf[:n])
-				l.hub.Output(frame, buf[:n])
-			}
-			if err != nil {
-				break
-			}
-		}
+		copyOutput(r, func(p []byte) {
+			w.Write(p)
+			hub.Output(frame, p)
+		})
 		w.Close() // flushes a last line without a newline
 	}
 	if l.cc.TTY && ctr.Pty() != nil {
@@ -562,4 +558,45 @@ func (e *Engine) RunDetachedVia(o *RunOptions) (string, error) {
 		return "", err
 	}
 	return supervisor.Run(e.Root, b)
+}
+
+// outputBufs are the buffers copyOutput reads into: taken when output is
+// there to read, so that a quiet container (most of them, most of the
+// time) holds none. Two 32 KiB buffers per running container, touched
+// once reused, were most of what supervising one cost (about 64 KiB).
+var outputBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyOutput hands what the container writes to r to out until r ends.
+// out must not keep the slice. r is a pipe or pty master the Go runtime
+// polls; on a descriptor it cannot poll the read blocks, buffer held, as a
+// plain Read would.
+func copyOutput(r *os.File, out func([]byte)) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			buf := outputBufs.Get().(*[]byte)
+			defer outputBufs.Put(buf)
+			n, rerr = unix.Read(int(fd), *buf)
+			if rerr == unix.EAGAIN {
+				return false // wait until readable, without a buffer
+			}
+			if n > 0 {
+				out((*buf)[:n])
+			}
+			return true
+		})
+		if rerr == unix.EINTR {
+			continue
+		}
+		// An error, end of file, or EIO: a pty master whose last
+		// slave closed (the program ended).
+		if err != nil || rerr != nil || n <= 0 {
+			return
+		}
+	}
 }

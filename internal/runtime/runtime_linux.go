@@ -432,6 +432,7 @@ func (c *Container) Wait() (int, error) {
 		return c.status, nil
 	}
 	c.waited = true
+	awaitExit(c.Pid)
 	err := c.cmd.Wait()
 	ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
@@ -445,6 +446,31 @@ func (c *Container) Wait() (int, error) {
 		return c.status, err
 	}
 	return c.status, nil
+}
+
+// awaitExit returns once the child pid has exited (not reaped), parking
+// the goroutine in the Go runtime's poller on a pidfd. os/exec's Wait
+// blocks an OS thread in waitid(2) instead: one thread per running
+// container in the supervisor, about 20 KiB each. Any error (no pidfd
+// support) leaves the wait to Wait.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		// Not exited yet: Linux leaves si_signo 0 (SIGCHLD once it
+		// has). Then wait until the pidfd is readable.
+		return err != nil || info.Signo == int32(unix.SIGCHLD)
+	})
 }
 
 func (c *Container) kill() {
