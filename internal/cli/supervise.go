@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/cfs-org/cfs/internal/engine"
 	"github.com/cfs-org/cfs/internal/supervisor"
@@ -18,6 +20,19 @@ func Supervise(root string) int {
 		fmt.Fprintf(os.Stderr, "cfs supervisor: %v\n", err)
 		return 1
 	}
+	// A spare init for the next run -d (engine/spare_linux.go), destroyed
+	// with its cgroup when the supervisor exits.
+	e.EnableSpares()
+	defer e.CloseSpares()
+	// Killed politely, it removes its spare first (a SIGKILL leaves the
+	// spare's cgroup to the next cfs command's sweep).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		e.CloseSpares()
+		os.Exit(128 + int(sig.(syscall.Signal)))
+	}()
 	if err := supervisor.Serve(e.Root, e.Backend()); err != nil && !errors.Is(err, supervisor.ErrRunning) {
 		fmt.Fprintf(os.Stderr, "cfs supervisor: %v\n", err)
 		return 1

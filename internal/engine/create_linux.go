@@ -84,7 +84,10 @@ func (e *Engine) prepareBase(o *RunOptions, width, height uint) (*prepared, erro
 	if restart.Name != "no" && o.Remove {
 		return nil, errdefs.Invalidf("--restart %s and --rm: conflicting options (a removed container cannot restart)", o.Restart)
 	}
-	id := store.NewID()
+	id := o.id
+	if id == "" {
+		id = store.NewID()
+	}
 	hostname := o.Hostname
 	if hostname == "" {
 		hostname = id[:12]

@@ -167,6 +167,9 @@ type launchSpec struct {
 	// durable, when set, waits until the record materialize wrote is on
 	// disk; launch calls it before it reports the container started.
 	durable func() error
+	// spare, when set, is the init to start the container with instead of
+	// spawning one (run -d; see spare_linux.go); launch owns it.
+	spare *spare
 	// locked: the caller holds the container's lock.
 	locked bool
 	// hub gets the output and, with -i, the container's input.
@@ -183,6 +186,7 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	// Output goes through pipes to the log; the container's init and its
 	// program hold the write ends.
 	var readers, writers []*os.File
+	sp := l.spare
 	defer func() {
 		for _, f := range writers {
 			f.Close()
@@ -190,6 +194,9 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 		if err != nil {
 			for _, f := range readers {
 				f.Close()
+			}
+			if sp != nil {
+				sp.destroy()
 			}
 		}
 	}()
@@ -201,11 +208,17 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 		readers, writers = append(readers, r), append(writers, w)
 		return w, nil
 	}
-	if cfg.Stdout, err = pipe(); err != nil {
-		return nil, err
-	}
-	if cfg.Stderr, err = pipe(); err != nil {
-		return nil, err
+	if sp != nil {
+		// The spare's init holds the write ends.
+		readers = append(readers, sp.stdout, sp.stderr)
+		sp.stdout, sp.stderr = nil, nil
+	} else {
+		if cfg.Stdout, err = pipe(); err != nil {
+			return nil, err
+		}
+		if cfg.Stderr, err = pipe(); err != nil {
+			return nil, err
+		}
 	}
 	var stdin *os.File // the write end, for the hub
 	if l.cc.Interactive && !l.cc.TTY {
@@ -229,12 +242,17 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 			return nil, err
 		}
 	}
+	if sp != nil {
+		sp.claimed() // the record names the spare's cgroup now
+	}
 	if cfg.Control, err = runtime.ListenControl(controlPath(l.dir)); err != nil {
 		return nil, err
 	}
 	defer cfg.Control.Close() // init has its own copy
-	ctr, err := runtime.Spawn(cfg)
-	if err != nil {
+	var ctr *runtime.Container
+	if sp != nil {
+		ctr = sp.ctr // Setup sends it the control socket
+	} else if ctr, err = runtime.Spawn(cfg); err != nil {
 		return nil, err
 	}
 	h := &handle{e: e, id: l.id, ctr: ctr, netCgroup: usesNetCgroup(l.spec.Linux.Resources)}
@@ -337,12 +355,27 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 // supervisor (`cfs run -d`), which is warm: no process start-up, and the
 // spec's encoders are built once for every container.
 func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ supervisor.Handle, err error) {
+	// The next spare is made once this container runs (or failed).
+	defer e.refillSpare()
+	sp := e.takeSpare(o)
+	if sp != nil {
+		with := *o
+		with.id = sp.id
+		o = &with
+	}
 	pr, err := e.prepare(o, 0, 0)
 	if err != nil {
+		if sp != nil {
+			sp.destroy()
+		}
 		return "", nil, err
 	}
+	if sp != nil && !spareFits(pr.spec, sp.id) {
+		sp.destroy() // its cgroup goes: the container makes its own
+		sp = nil
+	}
 	created := false
-	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec,
+	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec, spare: sp,
 		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc, hub: hub,
 		materialize: func() error { created = true; return e.materializeRecord(pr) },
 		durable:     pr.durable,

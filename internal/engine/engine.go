@@ -26,6 +26,7 @@ type Engine struct {
 	Containers *store.Store
 	Snapshots  snapshot.Snapshotter
 	Tracer     *trace.Tracer
+	spares     spares // the supervisor's (EnableSpares)
 }
 
 // New opens (creating if needed) the state under root.
@@ -47,6 +48,7 @@ func New(root string, tr *trace.Tracer) (*Engine, error) {
 		return nil, err
 	}
 	os.Chmod(filepath.Join(root, "containers"), 0o711)
+	sweepSpares()
 	return &Engine{Root: root, Containers: cs, Snapshots: snapshot.Overlay{}, Tracer: tr}, nil
 }
 

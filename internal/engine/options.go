@@ -38,6 +38,8 @@ type RunOptions struct {
 	// LookupEnv reads the caller's environment for bare -e KEY; nil means
 	// os.LookupEnv.
 	LookupEnv func(string) (string, bool) `json:"-"`
+	// id, when set, is the container's ID (a spare's).
+	id string
 }
 
 // Volume is a parsed -v.

@@ -49,7 +49,18 @@ func Init() {
 	sigsReady := notifySignals()
 	c := &syncConn{fd: initSyncFD}
 	var cfg initConfig
+	if os.Getenv(spareEnv) != "" {
+		// Spawned ahead of its container: build the spec decoder's view
+		// of the spec's types while the config is not there yet.
+		go warmSpecDecoder()
+	}
 	fds, err := c.recvRaw(&cfg)
+	if err == nil && cfg.ControlInMessage {
+		err = errors.New("control socket descriptor missing")
+		if n := len(fds); n > 0 {
+			cfg.ControlFD, fds, err = fds[n-1], fds[:n-1], nil
+		}
+	}
 	if err == nil && cfg.SpecFD {
 		err = errors.New("spec descriptor missing")
 		if len(fds) == 1 {
@@ -615,4 +626,27 @@ func openPty(tr *trace.Tracer) (master, slave *os.File, err error) {
 		return m, s, nil
 	}
 	return m, os.NewFile(uintptr(sfd), "pty"), nil
+}
+
+// spareEnv marks an init spawned ahead of its container (Config.Spare).
+const spareEnv = "CFS_SPARE"
+
+// warmSpecSample reaches the spec types a container's config uses.
+const warmSpecSample = `{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0,"additionalGids":[0]},` +
+	`"args":["x"],"env":["A=b"],"cwd":"/","capabilities":{"bounding":["CAP_KILL"],"effective":["CAP_KILL"],` +
+	`"permitted":["CAP_KILL"]},"rlimits":[{"type":"RLIMIT_NOFILE","hard":1,"soft":1}],"noNewPrivileges":true,` +
+	`"oomScoreAdj":0},"root":{"path":"/r","readonly":false},"hostname":"h","mounts":[{"destination":"/proc",` +
+	`"type":"proc","source":"proc","options":["nosuid"]}],"annotations":{"a":"b"},"linux":{"uidMappings":` +
+	`[{"containerID":0,"hostID":1,"size":1}],"sysctl":{"a":"b"},"resources":{"devices":[{"allow":false,` +
+	`"type":"c","major":1,"minor":1,"access":"rwm"}],"memory":{"limit":1},"cpu":{"shares":1,"quota":1,` +
+	`"period":1,"cpus":"0"},"pids":{"limit":1},"blockIO":{"weight":1}},"cgroupsPath":"/c",` +
+	`"namespaces":[{"type":"pid"}],"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,` +
+	`"architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW",` +
+	`"args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]},"maskedPaths":["/p"],"readonlyPaths":["/q"],` +
+	`"devices":[{"path":"/dev/x","type":"c","major":1,"minor":1}]}}`
+
+// warmSpecDecoder decodes warmSpecSample, for the decoder's caches.
+func warmSpecDecoder() {
+	var s specs.Spec
+	json.Unmarshal([]byte(warmSpecSample), &s)
 }

@@ -50,6 +50,10 @@ type initConfig struct {
 	TraceFD   int   `json:"traceFd,omitempty"`
 	ControlFD int   `json:"controlFd,omitempty"`
 	ExtraFDs  []int `json:"extraFds,omitempty"`
+	// ControlInMessage: the control socket was not inherited (init was
+	// spawned before its container existed, Config.Spare) but comes with
+	// this message, after the spec's memfd if any.
+	ControlInMessage bool `json:"controlInMessage,omitempty"`
 	// ParentHooks: the parent runs prestart and createRuntime hooks when
 	// init reports msgHooks, before pivot_root.
 	ParentHooks bool `json:"parentHooks,omitempty"`

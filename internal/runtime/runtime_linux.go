@@ -77,6 +77,11 @@ type Config struct {
 	// life. For foreground containers; detached ones, which may be
 	// thousands, keep the smaller init.
 	FastStart bool
+	// Spare: init is spawned ahead of its container, which Setup's cfg
+	// describes once there is one: the container's ID, its cgroup and
+	// its namespaces must be this cfg's; its Control and stdio may come
+	// only with Setup's cfg. Init builds its spec decoder while it waits.
+	Spare bool
 }
 
 // InitPath, when set, returns the executable that Spawn starts as a
@@ -177,6 +182,9 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 		procs = "2"
 	}
 	cmd.Env = []string{"GOMAXPROCS=" + procs}
+	if cfg.Spare {
+		cmd.Env = append(cmd.Env, spareEnv+"=1")
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
 	cmd.ExtraFiles = []*os.File{child}
 	// ExtraFiles start at descriptor 3 in init.
@@ -289,12 +297,16 @@ func (c *Container) Setup(cfg *Config) (err error) {
 		defer f.Close()
 		specFDs, specJSON = []int{int(f.Fd())}, nil
 	}
+	controlInMessage := cfg.Control != nil && c.controlFD < 0
+	if controlInMessage {
+		specFDs = append(specFDs, int(cfg.Control.Fd()))
+	}
 	if err := c.sync.send(initConfig{
 		SpecJSON: specJSON, SpecFD: specFD, Rootfs: cfg.Rootfs, RootfsMounts: cfg.RootfsMounts,
 		Trace: tr.On(), TraceStart: tr.Start().UnixNano(), ExecFIFO: cfg.ExecFIFO, ExitWithParent: cfg.ExitWithParent,
 		ID: cfg.ID, Bundle: bundle, HostPid: c.Pid, TraceFD: c.traceFD, ControlFD: c.controlFD,
 		ExtraFDs: c.extraFDs, ParentHooks: parentHooks, NoPivot: cfg.NoPivot,
-		EarlyRoot: earlyRoot(spec, c.plan, cfg.RootfsMounts),
+		EarlyRoot: earlyRoot(spec, c.plan, cfg.RootfsMounts), ControlInMessage: controlInMessage,
 	}, specFDs...); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}

@@ -27,6 +27,9 @@ func randomHex(n int) string {
 // isID reports whether s is a full container ID.
 func isID(s string) bool { return len(s) == 64 && isHex(s) }
 
+// IsID reports whether s is a full container ID (64 lowercase hex digits).
+func IsID(s string) bool { return isID(s) }
+
 // isHex reports whether s is non-empty lowercase hex, the only form an ID or
 // an ID prefix takes.
 func isHex(s string) bool {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cfs-org/cfs/internal/engine"
 	"github.com/cfs-org/cfs/internal/supervisor"
 )
 
@@ -292,5 +294,104 @@ func TestBootAfterReboot(t *testing.T) {
 	}
 	if unit := e.ok("system", "unit"); !strings.Contains(unit, "system boot") || !strings.Contains(unit, "CFS_ROOT="+e.root) {
 		t.Errorf("system unit:\n%s", unit)
+	}
+}
+
+// startTicks is a process's start time in clock ticks since boot
+// (/proc/PID/stat field 22).
+func startTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	v, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func initPid(t *testing.T, e *env, ref string) int {
+	t.Helper()
+	pid, err := strconv.Atoi(strings.TrimSpace(e.ok("inspect", "--format", "{{.State.Pid}}", ref)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("inspect %s: pid %d, %v", ref, pid, err)
+	}
+	return pid
+}
+
+// spareLeftovers lists the markers of spares on the host and their cgroups.
+func spareLeftovers(t *testing.T) []string {
+	t.Helper()
+	var left []string
+	ms, _ := os.ReadDir(engine.SparesDir)
+	for _, m := range ms {
+		left = append(left, filepath.Join(engine.SparesDir, m.Name()))
+		if d, _ := filepath.Glob("/sys/fs/cgroup/*/cfs/" + m.Name()); len(d) > 0 {
+			left = append(left, d...)
+		}
+	}
+	return left
+}
+
+// TestRunDetachedSpare: the supervisor keeps an init spawned ahead of the
+// next run -d (engine/spare_linux.go). The second of two run -d's starts
+// from it: its init was running before the command was typed. A container
+// that needs another spawn (-t, --network host) gets a fresh init, and the
+// spare waits on. The supervisor removes the spare (process, cgroup,
+// marker) when it exits, and a supervisor killed with SIGKILL leaves its
+// spare to the next cfs command, which removes it.
+func TestRunDetachedSpare(t *testing.T) {
+	e := newEnv(t)
+	e.ok("run", "-d", "--name", "first", "busybox", "sleep", "100")
+	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
+	time.Sleep(200 * time.Millisecond)
+	marker := exec.Command("sleep", "10")
+	if err := marker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer marker.Process.Kill()
+	defer marker.Wait()
+	before := startTicks(t, marker.Process.Pid)
+	time.Sleep(100 * time.Millisecond)
+	for _, c := range []struct {
+		name  string
+		args  []string
+		spare bool
+	}{
+		{"tty", []string{"-t"}, false},
+		{"host", []string{"--network", "host"}, false},
+		{"second", nil, true},
+	} {
+		args := append(append([]string{"run", "-d", "--name", c.name}, c.args...), "busybox", "sleep", "100")
+		e.ok(args...)
+		started := startTicks(t, initPid(t, e, c.name))
+		if fromSpare := started < before; fromSpare != c.spare {
+			t.Errorf("%s: init started at tick %d, the command at %d: from a spare %v, want %v",
+				c.name, started, before, fromSpare, c.spare)
+		}
+	}
+	if out := e.ok("exec", "second", "sh", "-c", "hostname; ls /sys/class/net"); !strings.Contains(out, "lo") {
+		t.Errorf("container started from a spare: %q", out)
+	}
+	// A SIGKILLed supervisor leaves its spare; the next command sweeps it.
+	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
+	sup := supervisor.Pid(e.root)
+	if sup <= 0 {
+		t.Fatal("no supervisor")
+	}
+	syscall.Kill(sup, syscall.SIGKILL)
+	waitFor(t, func() bool { return syscall.Kill(sup, 0) != nil })
+	supervisor.RemoveStale(e.root)
+	e.ok("ps", "-a")
+	if left := spareLeftovers(t); len(left) > 0 {
+		t.Errorf("after a killed supervisor and cfs ps: %v", left)
+	}
+	e.ok("rm", "-f", "first", "tty", "host", "second")
+	stopSupervisor(t, e.root)
+	if left := spareLeftovers(t); len(left) > 0 {
+		t.Errorf("after the supervisor's exit: %v", left)
 	}
 }
