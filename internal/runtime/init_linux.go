@@ -83,12 +83,19 @@ func Init() {
 	decoded := make(chan error, 1)
 	decode := func() { decoded <- json.Unmarshal(cfg.SpecJSON, cfg.Spec) }
 	var early error
-	if cfg.EarlyRoot {
-		// The overlay mount (kernel time, the P handed to the decoding
-		// goroutine meanwhile) and the decode overlap.
+	switch {
+	case cfg.EarlyRoot && goruntime.GOMAXPROCS(0) > 1:
+		// The overlay mount (kernel time) and the decode overlap, on
+		// the two Ps of a foreground container's init (FastStart).
 		go decode()
 		early = mountEarlyRoot(&cfg, tr)
-	} else {
+	case cfg.EarlyRoot:
+		// One P: a goroutine would run only once the mount returns (or
+		// once sysmon, which sleeps up to 10 ms in an idle process, took
+		// the P back); decode first.
+		decode()
+		early = mountEarlyRoot(&cfg, tr)
+	default:
 		decode()
 	}
 	if err := <-decoded; err != nil {
@@ -645,8 +652,16 @@ const warmSpecSample = `{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0
 	`"args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]},"maskedPaths":["/p"],"readonlyPaths":["/q"],` +
 	`"devices":[{"path":"/dev/x","type":"c","major":1,"minor":1}]}}`
 
-// warmSpecDecoder decodes warmSpecSample, for the decoder's caches.
+// warmInitConfigSample reaches the types of the configuration message.
+const warmInitConfigSample = `{"spec":{},"rootfs":"/r","rootfsMounts":[{"Source":"s","Target":"t",` +
+	`"Type":"overlay","Flags":1,"Data":"d"}],"id":"i","bundle":"b","hostPid":1,"controlFd":4,` +
+	`"extraFds":[5],"earlyRoot":true,"controlInMessage":true}`
+
+// warmSpecDecoder decodes warmSpecSample and warmInitConfigSample, for
+// the decoder's caches.
 func warmSpecDecoder() {
 	var s specs.Spec
 	json.Unmarshal([]byte(warmSpecSample), &s)
+	var c initConfig
+	json.Unmarshal([]byte(warmInitConfigSample), &c)
 }
