@@ -24,13 +24,16 @@ func Supervise(root string) int {
 	// with its cgroup when the supervisor exits.
 	e.EnableSpares()
 	defer e.CloseSpares()
-	// Killed politely, it removes its spare first (a SIGKILL leaves the
-	// spare's cgroup to the next cfs command's sweep).
+	// Killed politely, it removes its spare and its files first (a
+	// SIGKILL leaves the spare's cgroup to the next cfs command's sweep,
+	// its files to the next supervisor). The containers it supervised
+	// run on, as before.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	go func() {
 		sig := <-sigs
 		e.CloseSpares()
+		supervisor.RemoveOwnFiles(e.Root)
 		os.Exit(128 + int(sig.(syscall.Signal)))
 	}()
 	if err := supervisor.Serve(e.Root, e.Backend()); err != nil && !errors.Is(err, supervisor.ErrRunning) {

@@ -269,6 +269,14 @@ func RemoveStale(root string) {
 	if Pid(root) != 0 {
 		return
 	}
+	removeFiles(root)
+}
+
+// RemoveOwnFiles removes the files of root's supervisor, for the
+// supervisor itself when a signal ends it outside Serve.
+func RemoveOwnFiles(root string) { removeFiles(root) }
+
+func removeFiles(root string) {
 	sock, lock, pidfile := paths(root)
 	for _, p := range []string{sock, pidfile, lock, lock + ".log"} {
 		os.Remove(p)

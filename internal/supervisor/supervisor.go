@@ -50,6 +50,13 @@ type response struct {
 // paths returns the socket and lock paths for a state root. They live
 // under RunDir, named by a hash of the root: a unix socket path is limited
 // to 108 bytes, and a root can be any directory.
+// Files are the paths of root's supervisor's files in RunDir (socket, lock,
+// its log, pid file), there while it runs.
+func Files(root string) []string {
+	sock, lock, pidfile := paths(root)
+	return []string{sock, lock, lock + ".log", pidfile}
+}
+
 func paths(root string) (sock, lock, pidfile string) {
 	h := sha256.Sum256([]byte(filepath.Clean(root)))
 	base := filepath.Join(RunDir, "sup-"+hex.EncodeToString(h[:8]))

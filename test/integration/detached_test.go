@@ -341,8 +341,8 @@ func spareLeftovers(t *testing.T) []string {
 // from it: its init was running before the command was typed. A container
 // that needs another spawn (-t, --network host) gets a fresh init, and the
 // spare waits on. The supervisor removes the spare (process, cgroup,
-// marker) when it exits, and a supervisor killed with SIGKILL leaves its
-// spare to the next cfs command, which removes it.
+// marker) when it exits, idle or on SIGTERM, and a supervisor killed with
+// SIGKILL leaves its spare to the next cfs command, which removes it.
 func TestRunDetachedSpare(t *testing.T) {
 	e := newEnv(t)
 	e.ok("run", "-d", "--name", "first", "busybox", "sleep", "100")
@@ -376,9 +376,26 @@ func TestRunDetachedSpare(t *testing.T) {
 	if out := e.ok("exec", "second", "sh", "-c", "hostname; ls /sys/class/net"); !strings.Contains(out, "lo") {
 		t.Errorf("container started from a spare: %q", out)
 	}
-	// A SIGKILLed supervisor leaves its spare; the next command sweeps it.
+	// SIGTERM: the supervisor removes its spare and its files.
 	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
 	sup := supervisor.Pid(e.root)
+	if sup <= 0 {
+		t.Fatal("no supervisor")
+	}
+	syscall.Kill(sup, syscall.SIGTERM)
+	waitFor(t, func() bool { return syscall.Kill(sup, 0) != nil })
+	if left := spareLeftovers(t); len(left) > 0 {
+		t.Errorf("after SIGTERM to the supervisor: %v", left)
+	}
+	for _, f := range supervisor.Files(e.root) {
+		if _, err := os.Lstat(f); err == nil {
+			t.Errorf("after SIGTERM to the supervisor: %s is left", f)
+		}
+	}
+	// A SIGKILLed supervisor leaves its spare; the next command sweeps it.
+	e.ok("run", "-d", "--name", "third", "busybox", "sleep", "100")
+	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
+	sup = supervisor.Pid(e.root)
 	if sup <= 0 {
 		t.Fatal("no supervisor")
 	}
@@ -389,7 +406,7 @@ func TestRunDetachedSpare(t *testing.T) {
 	if left := spareLeftovers(t); len(left) > 0 {
 		t.Errorf("after a killed supervisor and cfs ps: %v", left)
 	}
-	e.ok("rm", "-f", "first", "tty", "host", "second")
+	e.ok("rm", "-f", "first", "tty", "host", "second", "third")
 	stopSupervisor(t, e.root)
 	if left := spareLeftovers(t); len(left) > 0 {
 		t.Errorf("after the supervisor's exit: %v", left)
