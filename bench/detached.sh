@@ -3,7 +3,9 @@
 # after another and then removed with one `cfs rm -f`, against `crun run -d`
 # of the same bundle when crun is usable; and the memory the supervision of
 # a running container costs (PSS from /proc/PID/smaps_rollup): the shared
-# supervisor's growth per container, and each container's init.
+# supervisor's growth per container, and each container's init. Between 1
+# and 50 containers the supervisor's growth is mostly garbage its heap holds
+# until a collection; over MANY containers the figure is what they cost.
 # Needs root and bin/cfs. Knobs: N (50), MANY (0: also start MANY sleeping
 # containers and report the memory, e.g. MANY=1000).
 set -euo pipefail
@@ -59,10 +61,12 @@ printf '| supervisor PSS with 1 / %d containers | %d KiB / %d KiB (%.1f KiB per 
 printf '| container init PSS, mean of %d | %d KiB |\n' "$ninit" $((inits / (ninit > 0 ? ninit : 1)))
 
 if [ "$MANY" -gt 0 ]; then
+	free0=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
 	t0=$(ms)
 	for i in $(seq "$MANY"); do "$cfs" run -d busybox sleep 100000 >/dev/null || { echo "failed at $i" >&2; break; }; done
 	t1=$(ms)
 	n=$("$cfs" ps -q | wc -l)
 	free=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
-	printf '| %d sleeping containers started | %d running, %d s, MemAvailable %d MiB, supervisor PSS %d KiB |\n' "$MANY" "$n" $(((t1 - t0) / 1000000000)) $((free / 1024)) "$(pss "$sup")"
+	supM=$(pss "$sup")
+	printf '| %d sleeping containers started | %d running, %d s, MemAvailable down %d MiB, supervisor PSS %d KiB (%.1f KiB per container) |\n' "$MANY" "$n" $(((t1 - t0) / 1000000000)) $(((free0 - free) / 1024)) "$supM" "$(echo "($supM - $sup1) / $MANY" | bc -l)"
 fi
