@@ -251,7 +251,8 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	defer cfg.Control.Close() // init has its own copy
 	var ctr *runtime.Container
 	if sp != nil {
-		ctr = sp.ctr // Setup sends it the control socket
+		// Setup sends it the control socket; the teardown below owns it.
+		ctr, sp.ctr = sp.ctr, nil
 	} else if ctr, err = runtime.Spawn(cfg); err != nil {
 		return nil, err
 	}
