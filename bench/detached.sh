@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Detached containers (make bench): N `cfs run -d busybox sleep` started one
-# after another and then removed with one `cfs rm -f`, against `crun run -d`
-# of the same bundle when crun is usable; and the memory the supervision of
+# after another and then removed with one `cfs rm -f`, against `runc run -d`
+# and `crun run -d` of an equivalent bundle in the same run (when they are
+# installed; deleted one by one, as they have no bulk delete); and the memory the supervision of
 # a running container costs (PSS from /proc/PID/smaps_rollup): the shared
 # supervisor's growth per container, and each container's init. Between 1
 # and 50 containers the supervisor's growth is mostly garbage its heap holds
@@ -17,8 +18,20 @@ cfs=$PWD/bin/cfs
 work=$(mktemp -d /tmp/cfs-bench-detached.XXXXXX)
 export CFS_ROOT=$work/root
 had_parent=$(ls -d /sys/fs/cgroup/*/cfs 2>/dev/null | head -1 || true)
+cg=/cfs-bench-detached-$$ # parent cgroup of the runc and crun containers
 cleanup() {
 	set +e
+	for r in runc crun; do
+		[ -d "$work/$r-root" ] || continue
+		for id in $("$r" --root "$work/$r-root" list -q 2>/dev/null); do
+			in_ns "$r" --root "$work/$r-root" delete -f "$id" >/dev/null 2>&1
+		done
+	done
+	for d in /sys/fs/cgroup/*/"${cg#/}"; do
+		[ -d "$d" ] || continue
+		for sub in "$d"/*/; do [ -d "$sub" ] && rmdir "$sub"; done
+		rmdir "$d"
+	done
 	ids=$("$cfs" ps -aq 2>/dev/null)
 	[ -z "$ids" ] || "$cfs" rm -f $ids >/dev/null 2>&1
 	sup=$(cat /run/cfs/sup-*.pid 2>/dev/null | head -0)
@@ -34,6 +47,17 @@ cleanup() {
 trap cleanup EXIT INT TERM
 pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 ms() { date +%s%N; }
+hybrid=no
+[ -f /sys/fs/cgroup/unified/cgroup.controllers ] && hybrid=yes
+: >"$work/empty"
+# in_ns runs "$@" in a private mount namespace where, on a hybrid host,
+# cgroup2's cgroup.controllers reads empty (crun 1.8 refuses such a host
+# otherwise; runc runs the same way, for the same conditions).
+in_ns() {
+	W=$work HYBRID=$hybrid unshare -m --propagation private sh -c '
+		[ "$HYBRID" = yes ] && mount --bind "$W/empty" /sys/fs/cgroup/unified/cgroup.controllers
+		exec "$@"' in_ns "$@"
+}
 
 "$cfs" run --rm busybox true # make the image
 "$cfs" run -d busybox sleep 100000 >/dev/null
@@ -56,6 +80,26 @@ t3=$(ms)
 
 printf '| what | value |\n|---|--:|\n'
 printf '| %d × `cfs run -d busybox sleep`, one after another | %d ms (%.1f ms each) |\n' "$N" $(((t1 - t0) / 1000000)) "$(echo "($t1 - $t0) / 1000000 / $N" | bc -l)"
+# The same with runc and crun, when installed: N bundles of one busybox
+# rootfs (runbench bundle), each container in its own cgroup under $cg.
+for r in runc crun; do
+	command -v "$r" >/dev/null && command -v go >/dev/null || continue
+	[ -x "$work/runbench" ] || go build -o "$work/runbench" ./bench/cmd/runbench
+	[ -d "$work/rootfs-bundle" ] || "$work/runbench" bundle -cgroup "$cg/x" "$work/rootfs-bundle"
+	mkdir -p "$work/$r-root"
+	for i in $(seq "$N"); do
+		"$work/runbench" bundle -cgroup "$cg/$r$i" -args "sleep 100000" -root "$work/rootfs-bundle/rootfs" "$work/$r-b$i"
+	done
+	loop='for i in $(seq "$N"); do "$R" --root "$W/$R-root" run -d --bundle "$W/$R-b$i" "$R$i" </dev/null >/dev/null 2>&1 || { echo "$R run -d failed" >&2; exit 1; }; done'
+	r0=$(ms)
+	N=$N R=$r in_ns sh -c "$loop" || continue
+	r1=$(ms)
+	del='for i in $(seq "$N"); do "$R" --root "$W/$R-root" delete -f "$R$i" >/dev/null 2>&1; done'
+	N=$N R=$r in_ns sh -c "$del"
+	r2=$(ms)
+	printf '| %d × `%s run -d` of a busybox bundle (sleep), one after another | %d ms (%.1f ms each) |\n' "$N" "$r" $(((r1 - r0) / 1000000)) "$(echo "($r1 - $r0) / 1000000 / $N" | bc -l)"
+	printf '| `%s delete -f` of all %d, one after another | %d ms |\n' "$r" "$N" $(((r2 - r1) / 1000000))
+done
 printf '| `cfs rm -f` of all %d | %d ms |\n' "$N" $(((t3 - t2) / 1000000))
 printf '| supervisor PSS with 1 / %d containers | %d KiB / %d KiB (%.1f KiB per container) |\n' "$N" "$sup1" "$supN" "$(echo "($supN - $sup1) / ($N - 1)" | bc -l)"
 printf '| container init PSS, mean of %d | %d KiB |\n' "$ninit" $((inits / (ninit > 0 ? ninit : 1)))

@@ -18,23 +18,36 @@ func bundleMain(args []string) error {
 	fs := flag.NewFlagSet("bundle", flag.ExitOnError)
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox to copy into the rootfs")
 	cgroup := fs.String("cgroup", "", "linux.cgroupsPath of the container (required)")
+	argv := fs.String("args", "true", "process.args, separated by spaces")
+	rootPath := fs.String("root", "", "root.path (default: the bundle's rootfs, made here); given, no rootfs is made")
 	fs.Parse(args)
 	if fs.NArg() != 1 || *cgroup == "" {
 		return fmt.Errorf("bundle: want -cgroup PATH and one bundle directory")
 	}
 	dir := fs.Arg(0)
-	rootfs := filepath.Join(dir, "rootfs")
+	if *rootPath == "" {
+		if err := makeRootfs(*busybox, filepath.Join(dir, "rootfs")); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return writeConfig(dir, *cgroup, strings.Fields(*argv), *rootPath)
+}
+
+// makeRootfs fills rootfs with busybox and its applet links.
+func makeRootfs(busybox, rootfs string) error {
 	for _, d := range []string{"bin", "dev", "etc", "proc", "root", "sys", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
 			return err
 		}
 	}
-	if err := copyFile(*busybox, filepath.Join(rootfs, "bin/busybox"), 0o755); err != nil {
+	if err := copyFile(busybox, filepath.Join(rootfs, "bin/busybox"), 0o755); err != nil {
 		return err
 	}
-	out, err := exec.Command(*busybox, "--list-full").Output()
+	out, err := exec.Command(busybox, "--list-full").Output()
 	if err != nil {
-		return fmt.Errorf("listing applets of %s: %w", *busybox, err)
+		return fmt.Errorf("listing applets of %s: %w", busybox, err)
 	}
 	for _, a := range strings.Fields(string(out)) {
 		if a == "bin/busybox" || strings.Contains(a, "..") {
@@ -48,7 +61,13 @@ func bundleMain(args []string) error {
 			return err
 		}
 	}
+	return nil
+}
 
+// writeConfig writes dir/config.json: "runc spec" adjusted to what cfs
+// asks of its runtime, with args, cgroupsPath cgroup and, when rootPath is
+// set, that root.path.
+func writeConfig(dir, cgroup string, args []string, rootPath string) error {
 	if out, err := exec.Command("runc", "spec", "--bundle", dir).CombinedOutput(); err != nil {
 		return fmt.Errorf("runc spec: %v: %s", err, out)
 	}
@@ -68,10 +87,13 @@ func bundleMain(args []string) error {
 	if proc == nil || root == nil || linux == nil {
 		return fmt.Errorf("%s: no process, root or linux section", cfgPath)
 	}
-	proc["args"] = []string{"true"}
+	proc["args"] = args
 	proc["terminal"] = false
 	root["readonly"] = false
-	linux["cgroupsPath"] = *cgroup
+	if rootPath != "" {
+		root["path"] = rootPath
+	}
+	linux["cgroupsPath"] = cgroup
 	nss, _ := linux["namespaces"].([]any)
 	have := map[string]bool{}
 	for _, n := range nss {

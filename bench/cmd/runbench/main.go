@@ -9,7 +9,7 @@
 // their timings.
 //
 //	runbench time [-runs N] [-warmup N] [-ratio runc,crun] [-out FILE] 'label=/abs/cmd arg {n}' ...
-//	runbench bundle [-busybox /bin/busybox] [-cgroup /path] DIR
+//	runbench bundle [-busybox /bin/busybox] [-cgroup /path] [-args "true"] [-root PATH] DIR
 //	runbench floor
 package main
 
@@ -46,7 +46,8 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   runbench time [-runs N] [-warmup N] [-ratio label,...] [-out FILE] 'label=/path/cmd args ({n}: run number)' ...
-  runbench bundle [-busybox PATH] [-cgroup PATH] DIR   (busybox OCI bundle from "runc spec")
+  runbench bundle [-busybox PATH] [-cgroup PATH] [-args "CMD ARG..."] [-root PATH] DIR
+      (busybox OCI bundle from "runc spec"; with -root, a config.json using that rootfs)
   runbench floor                                       (re-exec into new namespaces and exit)`)
 	os.Exit(2)
 }
