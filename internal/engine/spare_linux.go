@@ -49,7 +49,6 @@ type spares struct {
 	closed  bool
 	making  bool
 	ready   *spare
-	dir     string
 	refills sync.WaitGroup
 }
 
@@ -57,23 +56,21 @@ type spares struct {
 // supervisor's engine, which calls CloseSpares before it exits).
 func (e *Engine) EnableSpares() {
 	e.spares.mu.Lock()
-	e.spares.on, e.spares.dir = true, SparesDir
+	e.spares.on = true
 	e.spares.mu.Unlock()
 }
 
 // CloseSpares destroys the spare and makes no more.
 func (e *Engine) CloseSpares() {
-	e.spares.mu.Lock()
-	e.spares.closed = true
-	sp := e.spares.ready
-	e.spares.ready = nil
-	e.spares.mu.Unlock()
-	e.spares.refills.Wait()
-	e.spares.mu.Lock()
-	if sp == nil {
-		sp, e.spares.ready = e.spares.ready, nil
-	}
-	e.spares.mu.Unlock()
+	s := &e.spares
+	s.mu.Lock()
+	s.closed = true // a refill finishing from now on destroys its spare
+	s.mu.Unlock()
+	s.refills.Wait()
+	s.mu.Lock()
+	sp := s.ready
+	s.ready = nil
+	s.mu.Unlock()
 	if sp != nil {
 		sp.destroy()
 	}
@@ -110,7 +107,7 @@ func spareFits(spec *specs.Spec, id string) bool {
 	want := spareSpec(id)
 	l := spec.Linux
 	if l == nil || spec.Process == nil || spec.Process.Terminal || len(l.UIDMappings) > 0 ||
-		l.CgroupsPath != want.Linux.CgroupsPath || memoryLimited(spec) || usesNetCgroup(l.Resources) ||
+		l.CgroupsPath != want.Linux.CgroupsPath || runtime.MemoryLimited(spec) || usesNetCgroup(l.Resources) ||
 		len(l.Namespaces) != len(want.Linux.Namespaces) {
 		return false
 	}
@@ -122,13 +119,6 @@ func spareFits(spec *specs.Spec, id string) bool {
 	return true
 }
 
-// memoryLimited: a memory limit changes how init joins its cgroup.
-func memoryLimited(spec *specs.Spec) bool {
-	r := spec.Linux.Resources
-	return r != nil && r.Memory != nil && ((r.Memory.Limit != nil && *r.Memory.Limit > 0) ||
-		(r.Memory.Swap != nil && *r.Memory.Swap > 0) || (r.Memory.Reservation != nil && *r.Memory.Reservation > 0))
-}
-
 // spareSpec is what a spare is spawned with: the namespaces and cgroup of
 // a default detached container (buildSpec).
 func spareSpec(id string) *specs.Spec {
@@ -136,10 +126,7 @@ func spareSpec(id string) *specs.Spec {
 		Version: specs.Version,
 		Process: &specs.Process{Args: []string{"true"}, Cwd: "/"},
 		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-				{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace}, {Type: specs.NetworkNamespace},
-			},
+			Namespaces:  containerNamespaces(false),
 			CgroupsPath: "/cfs/" + id,
 		},
 	}
@@ -176,7 +163,7 @@ func (e *Engine) refillSpare() {
 // makeSpare spawns a spare: marker first (flocked, then given its name),
 // then the cgroup and init (runtime.Spawn).
 func (e *Engine) makeSpare() (_ *spare, err error) {
-	dir := e.spares.dir
+	dir := SparesDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}

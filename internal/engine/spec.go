@@ -159,15 +159,8 @@ func buildSpec(in *specInput) *specs.Spec {
 	for _, t := range in.Parsed.tmpfs {
 		mounts = append(mounts, specs.Mount{Destination: t.Target, Type: "tmpfs", Source: "tmpfs", Options: t.Options})
 	}
-	namespaces := []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-		{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
-	}
-	if o.Network != "host" {
-		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
-	}
 	linux := &specs.Linux{
-		Namespaces:    namespaces,
+		Namespaces:    containerNamespaces(o.Network == "host"),
 		CgroupsPath:   in.Cgroup,
 		Resources:     in.Resources,
 		MaskedPaths:   append([]string{}, MaskedPaths...),
@@ -189,4 +182,18 @@ func buildSpec(in *specInput) *specs.Spec {
 			"io.cfs.container.id": in.ID,
 		},
 	}
+}
+
+// containerNamespaces are a container's new namespaces (a user namespace
+// is added for --userns remap): the spare inits of run -d are spawned in
+// the same set (spareSpec).
+func containerNamespaces(hostNetwork bool) []specs.LinuxNamespace {
+	ns := []specs.LinuxNamespace{
+		{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+		{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
+	}
+	if !hostNetwork {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
+	return ns
 }

@@ -79,8 +79,9 @@ type Config struct {
 	FastStart bool
 	// Spare: init is spawned ahead of its container, which Setup's cfg
 	// describes once there is one: the container's ID, its cgroup and
-	// its namespaces must be this cfg's; its Control and stdio may come
-	// only with Setup's cfg. Init builds its spec decoder while it waits.
+	// its namespaces must be this cfg's; its Control may come only with
+	// Setup's cfg (in the config message). Init builds its spec decoder
+	// while it waits.
 	Spare bool
 }
 
@@ -236,7 +237,7 @@ func Spawn(cfg *Config) (_ *Container, err error) {
 		}
 		c.early = true
 		cgDirs = c.cg.Paths()
-		if memoryLimited(spec) {
+		if MemoryLimited(spec) {
 			// A memory limit should not count init's own start-up: the
 			// memory hierarchy is joined in Setup, once init is ready
 			// (on cgroup v2, where one directory holds every
@@ -592,9 +593,9 @@ func makeCgroup(cfg *Config) (cgroups.Manager, error) {
 	return cg, nil
 }
 
-// memoryLimited reports whether spec limits memory (then init joins the
+// MemoryLimited reports whether spec limits memory (then init joins the
 // memory cgroup late: see Config.EarlyCgroup).
-func memoryLimited(spec *specs.Spec) bool {
+func MemoryLimited(spec *specs.Spec) bool {
 	r := spec.Linux.Resources
 	return r != nil && r.Memory != nil && ((r.Memory.Limit != nil && *r.Memory.Limit > 0) ||
 		(r.Memory.Swap != nil && *r.Memory.Swap > 0) || (r.Memory.Reservation != nil && *r.Memory.Reservation > 0))
