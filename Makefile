@@ -15,15 +15,24 @@ export GOEXPERIMENT ?= jsonv2
 
 all: build
 
-# bin/cfs embeds the lean container init (cmd/cfs-init, see
-# internal/initbin) with its SHA-256 linked in: containers' inits then skip
-# the engine's package initializers. A plain `go build ./cmd/cfs` works too;
-# its inits are cfs itself.
+# bin/cfs is a lean front end carrying two programs it runs when needed:
+# - the lean container init (cmd/cfs-init, see internal/initbin), with its
+#   SHA-256 linked in: containers' inits then skip the engine's package
+#   initializers;
+# - the full cfs (internal/fullbin): the same program without the cfs_lean
+#   tag, to which the front end hands pull, push, login, logout, import,
+#   load, save and commit: their registry client, TLS and
+#   compressors would cost every other command about 1 ms to initialise.
+# A plain `go build ./cmd/cfs` builds the full program alone; its inits
+# are cfs itself.
 INITBIN := internal/initbin/payload
+FULLBIN := internal/fullbin/payload
+LDFLAGS  = -s -w -X github.com/cfs-org/cfs/internal/initbin.Stamp=$$(cat $(INITBIN)/cfs-init.sha256)
 build:
 	$(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/cfs-init ./cmd/cfs-init
 	sha256sum $(INITBIN)/cfs-init | cut -c1-64 >$(INITBIN)/cfs-init.sha256
-	$(GO) build -trimpath -buildvcs=auto -ldflags "-s -w -X github.com/cfs-org/cfs/internal/initbin.Stamp=$$(cat $(INITBIN)/cfs-init.sha256)" -o $(BIN).link ./cmd/cfs
+	$(GO) build -trimpath -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(FULLBIN)/cfs-full ./cmd/cfs
+	$(GO) build -tags cfs_lean -trimpath -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN).link ./cmd/cfs
 	@# Put in place as install(1) would, by a copy: the linker writes its
 	@# output through a shared mapping, which leaves the binary in the page
 	@# cache in 4 KiB pages, and each process that starts from it then
@@ -44,6 +53,7 @@ demo: build
 test: build
 	scripts/setup.sh docker-registry skopeo containerd podman
 	$(GO) vet ./...
+	$(GO) vet -tags cfs_lean ./cmd/cfs
 	CFS_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
 	test/oci/conformance.sh
 	test/oci/clients.sh

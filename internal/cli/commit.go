@@ -1,3 +1,5 @@
+//go:build !cfs_lean
+
 package cli
 
 import (

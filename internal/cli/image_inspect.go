@@ -16,25 +16,6 @@ import (
 	"github.com/cfs-org/cfs/internal/image"
 )
 
-// newImageCmd is `cfs image ...`: the image verbs under one noun, as
-// Docker has them.
-func newImageCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "image", Short: "Manage images", Args: cobra.NoArgs}
-	rename := func(c *cobra.Command, use string, aliases ...string) *cobra.Command {
-		c.Use = use + strings.TrimPrefix(c.Use, strings.Fields(c.Use)[0])
-		c.Aliases = aliases
-		return c
-	}
-	cmd.AddCommand(
-		newImageInspectCmd(g), newImagePruneCmd(g),
-		rename(newImagesCmd(g), "ls", "list"),
-		rename(newRmiCmd(g), "rm", "remove"),
-		newPullCmd(g), newPushCmd(g), newTagCmd(g), newHistoryCmd(g),
-		newSaveCmd(g), newLoadCmd(g), newImportCmd(g),
-	)
-	return cmd
-}
-
 // imageInspect is `cfs image inspect`'s view of an image: Docker's field
 // names, plus the manifest and each layer as stored.
 type imageInspect struct {

@@ -48,32 +48,55 @@ func (g *globals) engine() (*engine.Engine, error) {
 }
 
 // commands are the top-level commands' constructors by the words that
-// invoke them (name and aliases). Main builds only the command a command
-// line names: building every command with its flags costs about 0.25 ms on
-// each cfs invocation. Help, completion, global flags first and unknown
-// words get the whole tree. TestCommandsRegistry keeps this map, the
-// commands' own names and allCommands in step.
+// invoke them (name and aliases), with transferCommands. Main builds only
+// the command a command line names: building every command with its flags
+// costs about 0.25 ms on each cfs invocation. Help, completion, global
+// flags first and unknown words get the whole tree. TestCommandsRegistry
+// keeps these maps, the commands' own names and helpOrder in step.
 var commands = map[string]func(*globals) *cobra.Command{
 	"run": newRunCmd, "ps": newPsCmd, "ls": newPsCmd, "rm": newRmCmd, "inspect": newInspectCmd,
-	"images": newImagesCmd, "import": newImportCmd, "rmi": newRmiCmd,
-	"pull": newPullCmd, "push": newPushCmd, "login": newLoginCmd, "logout": newLogoutCmd,
-	"save": newSaveCmd, "load": newLoadCmd, "tag": newTagCmd, "history": newHistoryCmd, "image": newImageCmd,
-	"commit": newCommitCmd, "export": newExportCmd, "system": newSystemCmd,
+	"images": newImagesCmd, "rmi": newRmiCmd, "tag": newTagCmd, "history": newHistoryCmd,
+	"export": newExportCmd, "system": newSystemCmd, "image": newImageCmd,
 	"stats": newStatsCmd, "update": newUpdateCmd, "pause": newPauseCmd, "unpause": newUnpauseCmd,
 	"create": newCreateCmd, "start": newStartCmd, "stop": newStopCmd, "kill": newKillCmd, "restart": newRestartCmd,
 	"wait": newWaitCmd, "logs": newLogsCmd, "top": newTopCmd, "rename": newRenameCmd, "exec": newExecCmd,
 	"attach": newAttachCmd, "version": newVersionCmd,
 }
 
-// allCommands is every top-level command, in help order.
-var allCommands = []func(*globals) *cobra.Command{
-	newRunCmd, newPsCmd, newRmCmd, newInspectCmd,
-	newImagesCmd, newImportCmd, newRmiCmd,
-	newPullCmd, newPushCmd, newLoginCmd, newLogoutCmd,
-	newSaveCmd, newLoadCmd, newTagCmd, newHistoryCmd, newImageCmd, newCommitCmd, newExportCmd, newSystemCmd,
-	newStatsCmd, newUpdateCmd, newPauseCmd, newUnpauseCmd,
-	newCreateCmd, newStartCmd, newStopCmd, newKillCmd, newRestartCmd, newWaitCmd,
-	newLogsCmd, newTopCmd, newRenameCmd, newExecCmd, newAttachCmd, newVersionCmd,
+// transferShort describes the commands that move images in and out of the
+// store (transferCommands): registries, archives, compression. The full
+// cfs builds them (transfer_full.go); the lean front end that make builds
+// as bin/cfs hands them to the full cfs it carries (transfer_lean.go), and
+// lists them with these words. TestTransferShort keeps them in step.
+var transferShort = map[string]string{
+	"pull":   "Pull an image from a registry",
+	"push":   "Push an image to a registry",
+	"login":  "Log in to a registry",
+	"logout": "Forget the credentials of a registry",
+	"import": "Import a root filesystem (tar or initramfs cpio; gzip, xz, lzma, zstd, bzip2) as an image",
+	"save":   "Save images to an archive (docker-archive or oci-archive)",
+	"load":   "Load images from an archive (docker-archive, oci-archive or an OCI layout directory)",
+	"commit": "Make an image of a container's changes",
+}
+
+// helpOrder is every top-level command's name, in help order.
+var helpOrder = []string{
+	"run", "ps", "rm", "inspect",
+	"images", "import", "rmi",
+	"pull", "push", "login", "logout",
+	"save", "load", "tag", "history", "image", "commit", "export", "system",
+	"stats", "update", "pause", "unpause",
+	"create", "start", "stop", "kill", "restart", "wait",
+	"logs", "top", "rename", "exec", "attach", "version",
+}
+
+// command returns the constructor of the command word names, if any.
+func command(word string) (func(*globals) *cobra.Command, bool) {
+	if f, ok := commands[word]; ok {
+		return f, true
+	}
+	f, ok := transferCommands[word]
+	return f, ok
 }
 
 func newRoot(g *globals, only ...func(*globals) *cobra.Command) *cobra.Command {
@@ -94,7 +117,10 @@ func newRoot(g *globals, only ...func(*globals) *cobra.Command) *cobra.Command {
 		return usageError{errdefs.Invalidf("%v\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	if len(only) == 0 {
-		only = allCommands
+		for _, w := range helpOrder {
+			f, _ := command(w)
+			only = append(only, f)
+		}
 		// --version (Docker's "cfs version X"); set only with the
 		// whole tree, which every flag before a command gets.
 		root.Version = version()
@@ -111,7 +137,7 @@ func newRoot(g *globals, only ...func(*globals) *cobra.Command) *cobra.Command {
 func Main(args []string) int {
 	g := &globals{start: time.Now(), stdout: os.Stdout, stderr: os.Stderr, engineErrorCode: 1}
 	var root *cobra.Command
-	if f, ok := commands[firstWord(args)]; ok {
+	if f, ok := command(firstWord(args)); ok {
 		root = newRoot(g, f)
 	} else {
 		root = newRoot(g)

@@ -1,3 +1,5 @@
+//go:build !cfs_lean
+
 package cli
 
 import (
@@ -58,16 +60,4 @@ keeps every blob as stored, so the images keep their digests.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
 	cmd.Flags().StringVar(&format, "format", image.FormatDockerArchive, "docker-archive or oci-archive")
 	return cmd
-}
-
-func dirOf(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			if i == 0 {
-				return "/"
-			}
-			return p[:i]
-		}
-	}
-	return "."
 }

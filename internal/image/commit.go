@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/cfs-org/cfs/internal/trace"
@@ -69,7 +68,7 @@ func (s *Store) commitImage(o CommitOptions) (*Image, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		zw, _ := gzip.NewWriterLevel(pw, gzip.DefaultCompression)
+		zw := newGzipWriter(pw)
 		err := WriteLayerDiff(zw, o.Upper)
 		if cerr := zw.Close(); err == nil {
 			err = cerr

@@ -3,7 +3,6 @@ package image
 import (
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,11 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
-	"github.com/ulikunitz/xz/lzma"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
 )
@@ -185,10 +179,6 @@ func validTarChecksum(b []byte) bool {
 	return want == sum
 }
 
-// lzmaMaxDict bounds the dictionary an lzma-alone header may ask for, so
-// a hostile header cannot make us allocate gigabytes.
-const lzmaMaxDict = 1 << 28
-
 // hostDecoders are host tools that decode faster than the pure-Go
 // decoders (xz-utils about 2.5x for xz and lzma-alone, whose Go decoder
 // also fills its whole dictionary before the first byte comes out). They
@@ -283,43 +273,10 @@ func decompress(c Compression, r io.Reader) (io.Reader, func(), error) {
 			return hostDecompress(p, argv[1:], r)
 		}
 	}
-	// Pure-Go decoders run ahead in their own goroutine (zstd's has its
-	// own).
-	ahead := func(dr io.Reader, release func()) (io.Reader, func(), error) {
-		ra := newReadahead(dr, release)
-		return ra, ra.Close, nil
-	}
-	switch c {
-	case Uncompressed:
+	if c == Uncompressed {
 		return r, nop, nil
-	case Gzip:
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
-		}
-		return ahead(zr, func() { zr.Close() })
-	case Xz:
-		xr, err := xz.NewReader(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("xz: %w", err)
-		}
-		return ahead(xr, nop)
-	case Zstd:
-		zr, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(1<<30))
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr, zr.Close, nil
-	case Bzip2:
-		return ahead(bzip2.NewReader(r), nop)
-	case LzmaAlone:
-		lr, err := lzma.ReaderConfig{DictCap: lzmaMaxDict}.NewReader(r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("lzma: %w", err)
-		}
-		return ahead(lr, nop)
 	}
-	return nil, nil, errdefs.Unsupportedf("compression %v", c)
+	return libDecompress(c, r)
 }
 
 // openStream detects the compression and the archive format of r and

@@ -44,6 +44,10 @@ type ImportOptions struct {
 	keepExisting bool // keep an image already under the name (built-ins)
 }
 
+// errDigestMismatch marks content that did not match its digest: possibly
+// damaged in transit, so worth a retry.
+var errDigestMismatch = errors.New("digest mismatch")
+
 // Import reads a root filesystem archive from r and stores it as the
 // one-layer image name. The format is detected from magic bytes, never a
 // file name: gzip, xz, zstd, bzip2, lzma-alone or uncompressed, holding a

@@ -1,3 +1,5 @@
+//go:build !cfs_lean
+
 package image
 
 import (
@@ -328,10 +330,6 @@ func retryable(err error) bool {
 	}
 	return true
 }
-
-// errDigestMismatch marks content that did not match its digest: possibly
-// damaged in transit, so worth a retry.
-var errDigestMismatch = errors.New("digest mismatch")
 
 // fetchLayerRetrying downloads one layer, trying again after transfer
 // failures with a growing pause. It returns the bytes downloaded in all

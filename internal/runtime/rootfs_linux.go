@@ -386,8 +386,15 @@ func createDevice(root string, d specs.LinuxDevice, userns bool, tr *trace.Trace
 		perm = uint32(*d.FileMode & 0o7777)
 	}
 	tr.Step("device", "mknod(%s, %s %#o, %d:%d)", d.Path, d.Type, perm, d.Major, d.Minor)
-	unix.Unlink(target)
-	if err := unix.Mknod(target, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
+	dev := int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))
+	err = unix.Mknod(target, mode|perm, dev)
+	if errors.Is(err, unix.EEXIST) {
+		// The image's own node (or anything else) gives way. On the
+		// fresh /dev tmpfs, nothing is there.
+		unix.Unlink(target)
+		err = unix.Mknod(target, mode|perm, dev)
+	}
+	if err != nil {
 		return fmt.Errorf("mknod %s: %w", d.Path, err)
 	}
 	uid, gid := 0, 0
@@ -426,8 +433,12 @@ func devLinks(root string, terminal bool, tr *trace.Tracer) error {
 	for _, l := range links {
 		tr.Step("symlink", "%s -> %s", l[1], l[0])
 		p := d + filepath.Base(l[1])
-		unix.Unlink(p)
-		if err := unix.Symlink(l[0], p); err != nil {
+		err := unix.Symlink(l[0], p)
+		if errors.Is(err, unix.EEXIST) {
+			unix.Unlink(p)
+			err = unix.Symlink(l[0], p)
+		}
+		if err != nil {
 			return fmt.Errorf("symlink %s: %w", l[1], err)
 		}
 	}

@@ -1,8 +1,13 @@
 package integration
 
 import (
+	"archive/tar"
+	"compress/gzip"
+	"debug/buildinfo"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -245,4 +250,92 @@ func TestInitBinary(t *testing.T) {
 		t.Fatalf("detached container's init is %q, want %q", argv[0], want)
 	}
 	e.ok("rm", "-f", id)
+}
+
+// TestLeanFrontEnd: bin/cfs as make builds it (CFS_BIN) links none of the
+// image transfer packages, and hands the commands that need them to the
+// full cfs it carries: help, flags, output and exit status are the full
+// program's.
+func TestLeanFrontEnd(t *testing.T) {
+	if os.Getenv("CFS_BIN") == "" {
+		t.Skip("needs make's build (CFS_BIN): a plain go build is the full cfs alone")
+	}
+	bi, err := buildinfo.ReadFile(cfsBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range bi.Deps {
+		for _, heavy := range []string{"go-containerregistry", "klauspost/compress", "ulikunitz/xz", "vbauerster/mpb"} {
+			if strings.Contains(m.Path, heavy) {
+				t.Errorf("bin/cfs links %s %s", m.Path, m.Version)
+			}
+		}
+	}
+	if tags := buildSetting(bi, "-tags"); tags != "cfs_lean" {
+		t.Errorf("bin/cfs was built with tags %q, want cfs_lean", tags)
+	}
+	e := newEnv(t)
+	// Help of a handed-over command comes from the full program.
+	if out := e.ok("pull", "--help"); !strings.Contains(out, "--platform") {
+		t.Errorf("cfs pull --help lacks the full command's flags:\n%s", out)
+	}
+	if out := e.ok("--help"); !strings.Contains(out, "Pull an image from a registry") {
+		t.Errorf("cfs --help does not list pull:\n%s", out)
+	}
+	// Its exit statuses and errors, too: 125 for a usage error, 1 for a
+	// failed command other than run and create.
+	if r := e.cfs("pull"); r.code != 125 || !strings.Contains(r.stderr, "cfs pull --help") {
+		t.Errorf("cfs pull: %s; want exit 125 and a usage hint", r)
+	}
+	if r := e.cfs("save", "--format", "zip", "busybox"); r.code != 1 || !strings.Contains(r.stderr, `"zip"`) {
+		t.Errorf("cfs save --format zip: %s; want exit 1 naming the format", r)
+	}
+	// Global flags before the command reach the full program: the image
+	// it loads lands in this root.
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar.gz")
+	writeGzipTar(t, tarball, map[string]string{"hello.txt": "hi\n"})
+	other := filepath.Join(e.root, "other")
+	cmd := exec.Command(cfsBin, "--root", other, "import", tarball, "lean:1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cfs --root %s import: %v\n%s", other, err, out)
+	}
+	if out := e.ok("--root", other, "images"); !strings.Contains(out, "lean") {
+		t.Errorf("the imported image is not in --root %s:\n%s", other, out)
+	}
+}
+
+// buildSetting is the value of a build setting of bi ("" when unset).
+func buildSetting(bi *debug.BuildInfo, key string) string {
+	for _, s := range bi.Settings {
+		if s.Key == key {
+			return s.Value
+		}
+	}
+	return ""
+}
+
+// writeGzipTar writes a gzip tarball of files (name: content) to path.
+func writeGzipTar(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	for name, content := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
