@@ -122,27 +122,38 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		}
 		return 0, err
 	}
+	// The container's files (the image applied to the spec, /etc files,
+	// writable layer, config.json) are made while init is spawned: the
+	// cgroups and clone3 keep this goroutine waiting for a millisecond or
+	// two. pr is the files goroutine's until filesDone; every return below
+	// waits for it.
+	filesDone := make(chan error, 1)
+	go func() {
+		r := <-imageDone
+		if r.err != nil {
+			filesDone <- r.err
+			return
+		}
+		pr.apply(r.ir)
+		if err := runtime.CheckSpec(pr.spec); err != nil {
+			filesDone <- err
+			return
+		}
+		filesDone <- e.materializeFiles(pr)
+	}()
 	if cfg.Control, err = runtime.ListenControl(controlPath(dir)); err != nil {
+		<-filesDone
 		return 0, err
 	}
 	defer cfg.Control.Close() // init has its own copy
 	if ctr, err = runtime.Spawn(cfg); err != nil {
-		<-imageDone
+		<-filesDone
 		return 0, err
 	}
-	r := <-imageDone
-	if r.err != nil {
-		return 0, r.err
-	}
-	pr.apply(r.ir)
-	cfg.Spec = pr.spec
-	if err := runtime.CheckSpec(pr.spec); err != nil {
+	if err := <-filesDone; err != nil {
 		return 0, err
 	}
-	if err := e.materializeFiles(pr); err != nil {
-		return 0, err
-	}
-	cfg.SpecJSON, cfg.RootfsMounts = pr.specJSON, pr.rootfsMounts
+	cfg.Spec, cfg.SpecJSON, cfg.RootfsMounts = pr.spec, pr.specJSON, pr.rootfsMounts
 	if o.Remove {
 		cfg.RootfsMounts = snapshot.Volatile(cfg.RootfsMounts)
 	}
