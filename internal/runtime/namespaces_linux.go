@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
@@ -98,9 +97,9 @@ func closeJoins(j []nsJoin) {
 // with cgDirs (a cgroups.Manager's Paths), the container's cgroup, so that
 // cmd is born in all of them (see Config.EarlyCgroup). Without either it
 // is cmd.Start.
-func startIn(cmd *exec.Cmd, joins []nsJoin, cgDirs map[string]string, tr *trace.Tracer) error {
+func startIn(cmd *process, joins []nsJoin, cgDirs map[string]string, tr *trace.Tracer) error {
 	if len(joins) == 0 && len(cgDirs) == 0 {
-		return cmd.Start()
+		return cmd.start()
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -127,13 +126,13 @@ func startIn(cmd *exec.Cmd, joins []nsJoin, cgDirs map[string]string, tr *trace.
 				}
 				if fd >= 0 {
 					defer unix.Close(fd)
-					if cmd.SysProcAttr == nil {
-						cmd.SysProcAttr = &syscall.SysProcAttr{}
+					if cmd.sys == nil {
+						cmd.sys = &syscall.SysProcAttr{}
 					}
-					cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+					cmd.sys.UseCgroupFD, cmd.sys.CgroupFD = true, fd
 				}
 			}
-			return cmd.Start()
+			return cmd.start()
 		}()
 	}()
 	return <-errc
