@@ -115,8 +115,11 @@ func (e *Engine) prepareBase(o *RunOptions, width, height uint) (*prepared, erro
 	}
 	extra, _ := json.Marshal(cc)
 	dir := e.Containers.Dir(id)
+	if o.dir != "" {
+		dir = o.dir
+	}
 	pr := &prepared{
-		id: id, dir: dir, rootfs: filepath.Join(dir, "rootfs"), opts: o, parsed: p, cc: cc,
+		id: id, dir: dir, rootfs: e.rootfsMountPoint(), opts: o, parsed: p, cc: cc,
 		etc: etcFiles(dir), resources: resources, width: width, height: height,
 		rec: &store.Record{
 			ID: id, Name: o.Name, Image: o.Image, Created: time.Now().UTC(),
@@ -242,6 +245,12 @@ func (e *Engine) materializeFiles(pr *prepared) (err error) {
 	fault("create:after-files")
 	return nil
 }
+
+// rootfsMountPoint is where every container's root filesystem is mounted
+// (spec root.path): in the container's own mount namespace only, so one
+// directory serves them all, and a container start creates (and its
+// removal deletes) one inode less on the state directory's file system.
+func (e *Engine) rootfsMountPoint() string { return filepath.Join(e.Root, "rootfs") }
 
 // rootUID is the host uid of the container's root (its writable layer's
 // owner).

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -181,7 +182,11 @@ type launchSpec struct {
 // stdin is a pipe whose write end the hub keeps (or, with -t, the pty
 // master), for attaches; otherwise it is /dev/null.
 func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
-	cfg := &runtime.Config{ID: l.id, Spec: l.spec, SpecJSON: l.specJSON, Rootfs: filepath.Join(l.dir, "rootfs"),
+	rootfs := filepath.Join(l.dir, "rootfs") // containers made before the shared mount point
+	if l.spec.Root != nil && l.spec.Root.Path != "" {
+		rootfs = l.spec.Root.Path
+	}
+	cfg := &runtime.Config{ID: l.id, Spec: l.spec, SpecJSON: l.specJSON, Rootfs: rootfs, Bundle: l.dir,
 		Tracer: e.Tracer, ExitWithParent: true, EarlyCgroup: !usesNetCgroup(l.spec.Linux.Resources)}
 	// Output goes through pipes to the log; the container's init and its
 	// program hold the write ends.
@@ -245,10 +250,13 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	if sp != nil {
 		sp.claimed() // the record names the spare's cgroup now
 	}
-	if cfg.Control, err = runtime.ListenControl(controlPath(l.dir)); err != nil {
-		return nil, err
+	ready := sp != nil && sp.ready != nil // set up already, control socket included
+	if !ready {
+		if cfg.Control, err = runtime.ListenControl(controlPath(l.dir)); err != nil {
+			return nil, err
+		}
+		defer cfg.Control.Close() // init has its own copy
 	}
-	defer cfg.Control.Close() // init has its own copy
 	var ctr *runtime.Container
 	if sp != nil {
 		// Setup sends it the control socket; the teardown below owns it.
@@ -265,6 +273,8 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	fault("start:after-spawn")
 	if l.files != nil {
 		cfg.SpecJSON, cfg.RootfsMounts, err = l.files()
+	} else if ready {
+		err = errors.New("a ready spare without its container's files")
 	} else {
 		cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID)
 	}
@@ -287,8 +297,10 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 			h.log.Close()
 		}
 	}()
-	if err := e.setup(ctr, cfg); err != nil {
-		return nil, err
+	if !ready {
+		if err := e.setup(ctr, cfg); err != nil {
+			return nil, err
+		}
 	}
 	fault("start:after-setup")
 	// Output goes to the log first, then to attached clients (the hub
@@ -322,7 +334,11 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 		go copyTo(readers[0], "stdout", supervisor.FrameStdout)
 		go copyTo(readers[1], "stderr", supervisor.FrameStderr)
 	}
-	if _, err := ctr.Start(); err != nil {
+	var startSpec []byte
+	if ready {
+		startSpec = cfg.SpecJSON // set up with the template's
+	}
+	if _, err := ctr.StartWith(startSpec); err != nil {
 		return nil, err
 	}
 	h.started = time.Now()
@@ -356,10 +372,12 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 // supervisor (`cfs run -d`), which is warm: no process start-up, and the
 // spec's encoders are built once for every container.
 func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ supervisor.Handle, err error) {
-	// The next spare is made once this container runs (or failed).
+	// The next spare is made while this container starts from the one
+	// it takes (or, when it takes none, once it runs).
 	defer e.refillSpare()
 	sp := e.takeSpare(o)
 	if sp != nil {
+		e.refillSpare()
 		with := *o
 		with.id = sp.id
 		o = &with
@@ -371,25 +389,58 @@ func (e *Engine) RunDetached(o *RunOptions, hub *supervisor.Hub) (_ string, _ su
 		}
 		return "", nil, err
 	}
-	if sp != nil && !spareFits(pr.spec, sp.id) {
+	switch {
+	case sp == nil:
+	case sp.ready != nil && !sp.ready.fits(pr), sp.ready == nil && !spareFits(pr.spec, sp.id):
 		sp.destroy() // its cgroup goes: the container makes its own
 		sp = nil
 	}
 	created := false
-	h, err := e.launch(&launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec, spare: sp,
+	l := &launchSpec{id: pr.id, dir: pr.dir, spec: pr.spec, spare: sp,
 		layers: pr.img.Layers, rootUID: pr.rootUID(), cc: pr.cc, hub: hub,
 		materialize: func() error { created = true; return e.materializeRecord(pr) },
 		durable:     pr.durable,
 		files: func() ([]byte, []mount.Mount, error) {
 			err := e.materializeFiles(pr)
 			return pr.specJSON, pr.rootfsMounts, err
-		}})
+		}}
+	if sp != nil && sp.ready != nil {
+		// The spare's directory becomes the container's, with the
+		// record; then its spec and /etc files are the container's.
+		l.materialize = func() error {
+			synced, err := e.Containers.CreateUnsyncedIn(pr.rec, sp.ready.dir)
+			if err != nil {
+				return err
+			}
+			created = true
+			pr.recordSynced = make(chan error, 1)
+			go func() { pr.recordSynced <- synced() }()
+			fault("create:after-record")
+			return nil
+		}
+		l.files = func() ([]byte, []mount.Mount, error) {
+			var err error
+			if pr.specJSON, err = json.Marshal(pr.spec); err != nil {
+				return nil, nil, err
+			}
+			if err := os.WriteFile(filepath.Join(pr.dir, "config.json"), pr.specJSON, 0o600); err != nil {
+				return nil, nil, err
+			}
+			// Rewritten in place (the spare's init has them bound): the
+			// host's resolv.conf may have changed since.
+			return pr.specJSON, nil, writeEtcFiles(pr.etc, pr.cc.Hostname, pr.cc.Network)
+		}
+	}
+	h, err := e.launch(l)
 	if err != nil {
 		if created {
 			e.Snapshots.Remove(pr.dir)
 			e.Containers.Delete(pr.id)
 		}
 		return "", nil, err
+	}
+	if spareCompatible(o) {
+		e.keepTemplate(o)
 	}
 	return pr.id, h, nil
 }

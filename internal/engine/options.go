@@ -40,6 +40,9 @@ type RunOptions struct {
 	LookupEnv func(string) (string, bool) `json:"-"`
 	// id, when set, is the container's ID (a spare's).
 	id string
+	// dir, when set, is the container's directory instead of the store's
+	// (a ready spare's, renamed into the store when it is taken).
+	dir string
 }
 
 // Volume is a parsed -v.

@@ -83,7 +83,7 @@ func (e *Engine) Run(o *RunOptions, stdio IO) (code int, err error) {
 		imageDone <- resolved{ir, err}
 	}()
 	id, dir := pr.id, pr.dir
-	cfg := &runtime.Config{ID: id, Spec: pr.spec, Rootfs: pr.rootfs, Tracer: e.Tracer,
+	cfg := &runtime.Config{ID: id, Spec: pr.spec, Rootfs: pr.rootfs, Bundle: dir, Tracer: e.Tracer,
 		ExitWithParent: true, EarlyCgroup: !usesNetCgroup(pr.resources), FastStart: true}
 	if !o.TTY {
 		if o.Interactive {

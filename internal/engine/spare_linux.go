@@ -1,18 +1,22 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/cfs-org/cfs/internal/cgroups"
 	"github.com/cfs-org/cfs/internal/runtime"
+	"github.com/cfs-org/cfs/internal/snapshot"
 	"github.com/cfs-org/cfs/internal/store"
 )
 
@@ -39,17 +43,110 @@ type spare struct {
 	stdout, stderr *os.File // read ends; init holds the write ends
 	marker         *os.File // flocked
 	markerPath     string
+	// ready, when set: the spare was set up as a container of the
+	// supervisor's last run -d (see readySpare).
+	ready *readySpare
+}
+
+// A ready spare goes one step further: once the supervisor has started a
+// container with options that fit a spare, the next spare is set up as a
+// container of the same image and options, without its program: its
+// directory (writable layer, /etc files, control socket), and in init's
+// mount namespace the overlay root, /proc, /dev, /sys, the bind mounts,
+// pivot_root, masked paths, hostname and lo, up to "ready". A run -d whose
+// spec differs from that only in what init applies at start (the process:
+// command, environment, user, working directory, capabilities; labels)
+// takes it: the store renames its directory into place with the record
+// in it, config.json gets the final spec, and init starts with that spec
+// (runtime.StartWith). About 2 ms of the start (init's mounts, the
+// container's files) happened before the command was typed.
+type readySpare struct {
+	dir     string // <root>/containers/.spares/<id>
+	imageID string
+	layers  []layerStamp
+	remove  bool   // --rm: a volatile writable layer
+	key     []byte // setupKey of its spec, as in the store's directory
+}
+
+// layerStamp identifies an unpacked layer directory: a layer removed and
+// unpacked again (rmi, then pull) is another directory for the spare's
+// overlay, which still holds the old one.
+type layerStamp struct {
+	path string
+	ino  uint64
+}
+
+func stampLayers(layers []string) ([]layerStamp, error) {
+	out := make([]layerStamp, len(layers))
+	for i, l := range layers {
+		var st unix.Stat_t
+		if err := unix.Stat(l, &st); err != nil {
+			return nil, err
+		}
+		out[i] = layerStamp{l, st.Ino}
+	}
+	return out, nil
+}
+
+// setupKey is what init does before start with spec: spec without its
+// process and annotations (applied at start), encoded, with the container
+// directory dir written as containerDir.
+func setupKey(spec *specs.Spec, dir, containerDir string) ([]byte, error) {
+	s := *spec
+	s.Process, s.Annotations = nil, nil
+	b, err := json.Marshal(&s)
+	if err != nil {
+		return nil, err
+	}
+	if dir != containerDir {
+		b = bytes.ReplaceAll(b, []byte(dir+"/"), []byte(containerDir+"/"))
+	}
+	return b, nil
+}
+
+// fits reports whether pr, prepared for the spare's ID, can start from the
+// ready spare: same image (the same layer directories), same writable
+// layer kind, and a spec that init set up the same way.
+func (r *readySpare) fits(pr *prepared) bool {
+	if pr.img == nil || pr.img.ID.String() != r.imageID || pr.opts.Remove != r.remove || len(pr.img.Layers) != len(r.layers) {
+		return false
+	}
+	now, err := stampLayers(pr.img.Layers)
+	if err != nil {
+		return false
+	}
+	for i := range now {
+		if now[i] != r.layers[i] {
+			return false
+		}
+	}
+	key, err := setupKey(pr.spec, pr.dir, pr.dir)
+	return err == nil && bytes.Equal(key, r.key)
+}
+
+// spareTemplate is the options a ready spare is made with, from those of
+// a run -d: without what only its process or its record uses.
+func spareTemplate(o *RunOptions) *RunOptions {
+	t := *o
+	t.Cmd, t.Entrypoint, t.Name, t.Env, t.EnvFiles = []string{"true"}, nil, "", nil, nil
+	t.Workdir, t.User, t.Restart, t.LogOpts, t.LookupEnv, t.id, t.dir = "", "", "", nil, nil, "", ""
+	return &t
 }
 
 // spares holds the supervisor's spare (at most one); only the supervisor's
 // engine makes them (EnableSpares).
 type spares struct {
-	mu      sync.Mutex
-	on      bool
-	closed  bool
-	making  bool
+	mu     sync.Mutex
+	on     bool
+	closed bool
+	making bool
+	// made is closed when the spare being made is ready (or failed).
+	made    chan struct{}
 	ready   *spare
 	refills sync.WaitGroup
+	// template: the options of the last run -d that fit a spare, which
+	// the next spares are set up for (readySpare).
+	template *RunOptions
 }
 
 // EnableSpares makes the engine keep a spare init for run -d (the
@@ -89,16 +186,40 @@ func spareCompatible(o *RunOptions) bool {
 		r.Memory == 0 && r.MemorySwap == 0 && r.MemoryReservation == 0
 }
 
-// takeSpare returns the spare for a container of o, or nil.
+// takeSpare returns the spare for a container of o, or nil. A spare being
+// made is waited for: it is further on than a new init would be.
 func (e *Engine) takeSpare(o *RunOptions) *spare {
 	if !spareCompatible(o) {
 		return nil
 	}
-	e.spares.mu.Lock()
-	defer e.spares.mu.Unlock()
-	sp := e.spares.ready
-	e.spares.ready = nil
+	s := &e.spares
+	s.mu.Lock()
+	if s.making && s.ready == nil {
+		made := s.made
+		s.mu.Unlock()
+		select {
+		case <-made:
+		case <-time.After(spareWait):
+		}
+		s.mu.Lock()
+	}
+	defer s.mu.Unlock()
+	sp := s.ready
+	s.ready = nil
 	return sp
+}
+
+// spareWait bounds how long a run -d waits for the spare being made (a
+// few milliseconds, unless the machine is very busy).
+const spareWait = 100 * time.Millisecond
+
+// keepTemplate makes the next spares ready spares for containers like
+// o's, which started from a spare or could have.
+func (e *Engine) keepTemplate(o *RunOptions) {
+	t := spareTemplate(o)
+	e.spares.mu.Lock()
+	e.spares.template = t
+	e.spares.mu.Unlock()
 }
 
 // spareFits checks the prepared spec against the spare's (spareSpec): a
@@ -141,11 +262,25 @@ func (e *Engine) refillSpare() {
 		return
 	}
 	s.making = true
+	s.made = make(chan struct{})
+	made, tmpl := s.made, s.template
 	s.refills.Add(1)
 	s.mu.Unlock()
 	go func() {
 		defer s.refills.Done()
-		sp, err := e.makeSpare()
+		defer close(made)
+		sp, err := e.makeSpare(tmpl)
+		if err != nil && tmpl != nil {
+			// Its options do not make a container now (its image
+			// was removed, say): back to bare spares until the next
+			// run -d says which.
+			e.spares.mu.Lock()
+			if e.spares.template == tmpl {
+				e.spares.template = nil
+			}
+			e.spares.mu.Unlock()
+			sp, err = e.makeSpare(nil)
+		}
 		s.mu.Lock()
 		s.making = false
 		if err == nil && (s.closed || s.ready != nil) {
@@ -161,8 +296,9 @@ func (e *Engine) refillSpare() {
 }
 
 // makeSpare spawns a spare: marker first (flocked, then given its name),
-// then the cgroup and init (runtime.Spawn).
-func (e *Engine) makeSpare() (_ *spare, err error) {
+// then the cgroup and init (runtime.Spawn), and with tmpl, the container's
+// files and set-up (a ready spare).
+func (e *Engine) makeSpare(tmpl *RunOptions) (_ *spare, err error) {
 	dir := SparesDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -207,12 +343,74 @@ func (e *Engine) makeSpare() (_ *spare, err error) {
 		}
 		*r, writers = pr, append(writers, pw)
 	}
+	if tmpl != nil {
+		return sp, e.setUpSpare(sp, tmpl, writers[0], writers[1])
+	}
 	cfg := &runtime.Config{ID: sp.id, Spec: spareSpec(sp.id), Stdout: writers[0], Stderr: writers[1],
 		ExitWithParent: true, EarlyCgroup: true, Spare: true}
 	if sp.ctr, err = runtime.Spawn(cfg); err != nil {
 		return nil, err
 	}
 	return sp, nil
+}
+
+// sparesDir holds the directories of ready spares, in the store's file
+// system (they are renamed into it) but outside it (no record yet).
+func (e *Engine) sparesDir() string { return filepath.Join(e.Root, "containers", ".spares") }
+
+// setUpSpare makes sp a ready spare for containers of tmpl: their files in
+// its own directory, init spawned and set up to "ready".
+func (e *Engine) setUpSpare(sp *spare, tmpl *RunOptions, stdout, stderr *os.File) error {
+	o := *tmpl
+	o.id, o.dir = sp.id, filepath.Join(e.sparesDir(), sp.id)
+	pr, err := e.prepare(&o, 0, 0)
+	if err != nil {
+		return err
+	}
+	if !spareFits(pr.spec, sp.id) {
+		return errors.New("the template does not fit a spare")
+	}
+	stamps, err := stampLayers(pr.img.Layers)
+	if err != nil {
+		return err
+	}
+	key, err := setupKey(pr.spec, pr.dir, e.Containers.Dir(sp.id))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.sparesDir(), 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(pr.dir, 0o700); err != nil {
+		return err
+	}
+	sp.ready = &readySpare{dir: pr.dir, imageID: pr.img.ID.String(), layers: stamps, remove: o.Remove}
+	// The files are made while init starts; the control socket reaches
+	// it with its configuration.
+	filesDone := make(chan error, 1)
+	go func() { filesDone <- e.materializeFiles(pr) }()
+	cfg := &runtime.Config{ID: sp.id, Spec: pr.spec, Stdout: stdout, Stderr: stderr,
+		ExitWithParent: true, EarlyCgroup: true, Spare: true}
+	sp.ctr, err = runtime.Spawn(cfg)
+	if ferr := <-filesDone; err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	cfg.SpecJSON, cfg.Rootfs, cfg.RootfsMounts, cfg.Bundle = pr.specJSON, pr.rootfs, pr.rootfsMounts, pr.dir
+	if o.Remove {
+		cfg.RootfsMounts = snapshot.Volatile(cfg.RootfsMounts)
+	}
+	if cfg.Control, err = runtime.ListenControl(controlPath(pr.dir)); err != nil {
+		return err
+	}
+	defer cfg.Control.Close() // init has its own copy
+	if err := e.setup(sp.ctr, cfg); err != nil {
+		return err
+	}
+	sp.ready.key = key
+	return nil
 }
 
 // claimed: the container's record names the spare's cgroup now; the
@@ -225,10 +423,14 @@ func (sp *spare) claimed() {
 	}
 }
 
-// destroy kills the spare's init, removes its cgroup and marker.
+// destroy kills the spare's init, removes its cgroup, directory and
+// marker.
 func (sp *spare) destroy() {
 	if sp.ctr != nil {
 		sp.ctr.Destroy()
+	}
+	if sp.ready != nil {
+		os.RemoveAll(sp.ready.dir) // init's mounts went with it
 	}
 	for _, f := range []*os.File{sp.stdout, sp.stderr} {
 		if f != nil {
@@ -266,6 +468,11 @@ func sweepSpares() {
 			root, _ := io.ReadAll(f)
 			if _, err := os.Lstat(filepath.Join(string(root), "containers", name)); len(root) == 0 || errors.Is(err, os.ErrNotExist) {
 				removeCgroup("/cfs/" + name)
+			}
+			if len(root) > 0 {
+				// A ready spare's directory (its init, and with it
+				// the mounts, died with the supervisor).
+				os.RemoveAll(filepath.Join(string(root), "containers", ".spares", name))
 			}
 		}
 		os.Remove(p)

@@ -159,6 +159,7 @@ func (in *initProc) waitStartRequest() (int, error) {
 		// not a start, only the end of this reader.
 		var m message
 		if _, err := in.c.recvRaw(&m); err == nil && m.Type == msgStart {
+			in.startSpec = m.Spec
 			syncStart <- struct{}{}
 		} else if in.cfg.ExitWithParent {
 			parentGone <- struct{}{}

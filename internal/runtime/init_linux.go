@@ -136,6 +136,8 @@ type initProc struct {
 	// sec is the security state of the main thread once set: the bounding
 	// set and no_new_privs that exec'd processes inherit.
 	sec threadSecurity
+	// startSpec is the spec that came with start, if any (StartWith).
+	startSpec []byte
 }
 
 // fail reports a set-up error to whoever waits for it: the parent (sync
@@ -248,8 +250,19 @@ func (in *initProc) run() (int, error) {
 		if err != nil || code >= 0 {
 			return code, err
 		}
-	} else if err := waitStart(in.c, cfg); err != nil {
+	} else if in.startSpec, err = waitStart(in.c, cfg); err != nil {
 		return ExitSetup, err
+	}
+	if len(in.startSpec) > 0 {
+		spec := new(specs.Spec)
+		if err := json.Unmarshal(in.startSpec, spec); err != nil {
+			return ExitSetup, fmt.Errorf("decoding the spec given at start: %w", err)
+		}
+		if spec.Linux == nil {
+			return ExitSetup, errors.New("the spec given at start has no linux section")
+		}
+		in.spec, cfg.Spec = spec, spec
+		tr.Step("start", "the spec given at start replaces the one of set-up (its process: %q)", processArgs(spec))
 	}
 	pid, code, err := in.startProgram()
 	if err != nil {
@@ -452,25 +465,35 @@ func ensureCwd(cwd string, tr *trace.Tracer) error {
 	return nil
 }
 
-func waitStart(c *syncConn, cfg *initConfig) error {
+// waitStart waits for start: on the exec FIFO, or the sync socket, which
+// may bring a spec to start with (StartWith).
+func waitStart(c *syncConn, cfg *initConfig) ([]byte, error) {
 	if cfg.ExecFIFO != "" {
 		// Blocks until `start` opens the FIFO for reading.
 		f, err := os.OpenFile(cfg.ExecFIFO, os.O_WRONLY, 0)
 		if err != nil {
-			return fmt.Errorf("open exec fifo: %w", err)
+			return nil, fmt.Errorf("open exec fifo: %w", err)
 		}
 		f.Write([]byte{0})
 		f.Close()
-		return nil
+		return nil, nil
 	}
 	var m message
 	if _, err := c.recvRaw(&m); err != nil {
-		return fmt.Errorf("waiting for start: %w", err)
+		return nil, fmt.Errorf("waiting for start: %w", err)
 	}
 	if m.Type != msgStart {
-		return fmt.Errorf("waiting for start: got %q", m.Type)
+		return nil, fmt.Errorf("waiting for start: got %q", m.Type)
 	}
-	return nil
+	return m.Spec, nil
+}
+
+// processArgs is spec's process's argv, for the trace.
+func processArgs(spec *specs.Spec) []string {
+	if spec.Process == nil {
+		return nil
+	}
+	return spec.Process.Args
 }
 
 func execErrorCode(err error) int {

@@ -79,6 +79,11 @@ type message struct {
 	Error string `json:"error,omitempty"`
 	Code  int    `json:"code,omitempty"`
 	Pid   int    `json:"pid,omitempty"`
+	// Spec, with Type "start", replaces the spec init was set up with:
+	// a container made ahead (a ready spare, see the engine) learns its
+	// program, and what else differs only after the root filesystem is
+	// ready, at start.
+	Spec json.RawMessage `json:"spec,omitempty"`
 }
 
 const (

@@ -407,7 +407,15 @@ func (c *Container) Cgroup() cgroups.Manager { return c.cg }
 // Start lets init run the user's program and returns its pid once it is
 // exec'd, or the exec error (exit code 126/127 in an InitError).
 func (c *Container) Start() (int, error) {
-	if err := c.sync.send(message{Type: msgStart}); err != nil {
+	return c.StartWith(nil)
+}
+
+// StartWith is Start with spec (JSON) replacing the spec init was set up
+// with, for everything it does from start on: the process above all. The
+// caller makes sure that nothing init did before start (namespaces,
+// mounts, hostname, devices, sysctls) depends on what differs.
+func (c *Container) StartWith(spec []byte) (int, error) {
+	if err := c.sync.send(message{Type: msgStart, Spec: spec}); err != nil {
 		return 0, fmt.Errorf("send start to init: %w", err)
 	}
 	m, _, err := c.recv()

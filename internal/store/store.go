@@ -157,6 +157,15 @@ func (s *Store) Create(r *Record) error {
 // it reports the container created: the fsync still precedes the answer,
 // which is all it can promise, as the new directory entry is not synced.
 func (s *Store) CreateUnsynced(r *Record) (synced func() error, err error) {
+	return s.CreateUnsyncedIn(r, "")
+}
+
+// CreateUnsyncedIn is CreateUnsynced with the container's directory made
+// beforehand (dir, on the store's file system, outside the store: a ready
+// spare's, holding the files of a container set up ahead of its record).
+// The record is written into it and dir is renamed into place; on error,
+// dir is left where it was. dir "" is CreateUnsynced.
+func (s *Store) CreateUnsyncedIn(r *Record, dir string) (synced func() error, err error) {
 	if r == nil {
 		return nil, errdefs.Invalidf("creating container: nil record")
 	}
@@ -197,7 +206,7 @@ func (s *Store) CreateUnsynced(r *Record) (synced func() error, err error) {
 	// The reservation stays locked until the directory exists, so that a
 	// concurrent Create does not mistake it for one left by a crash.
 	defer res.release()
-	if err := s.materialize(r); err != nil {
+	if err := s.materialize(r, dir); err != nil {
 		res.undo()
 		return nil, err
 	}
@@ -215,21 +224,29 @@ func (s *Store) CreateUnsynced(r *Record) (synced func() error, err error) {
 	}, nil
 }
 
-// materialize builds the container directory in staging and renames it into
-// place, so <root>/<id> appears atomically with its record.
-func (s *Store) materialize(r *Record) error {
+// materialize builds the container directory in staging (or completes
+// made, when set) and renames it into place, so <root>/<id> appears
+// atomically with its record.
+func (s *Store) materialize(r *Record, made string) error {
 	data, err := marshalRecord(r)
 	if err != nil {
 		return err
 	}
-	stage, err := os.MkdirTemp(s.stagingDir(), r.ID+"-")
-	if err != nil {
-		return fmt.Errorf("creating staging directory for container %s: %w", r.ID, err)
+	stage := made
+	if stage == "" {
+		if stage, err = os.MkdirTemp(s.stagingDir(), r.ID+"-"); err != nil {
+			return fmt.Errorf("creating staging directory for container %s: %w", r.ID, err)
+		}
 	}
 	moved := false
 	defer func() {
-		if !moved {
+		if moved {
+			return
+		}
+		if made == "" {
 			_ = os.RemoveAll(stage)
+		} else {
+			_ = os.Remove(filepath.Join(made, recordFile))
 		}
 	}()
 	// Synced by the caller (CreateUnsynced).

@@ -323,7 +323,7 @@ func initPid(t *testing.T, e *env, ref string) int {
 }
 
 // spareLeftovers lists the markers of spares on the host and their cgroups.
-func spareLeftovers(t *testing.T) []string {
+func spareLeftovers(t *testing.T, root string) []string {
 	t.Helper()
 	var left []string
 	ms, _ := os.ReadDir(engine.SparesDir)
@@ -333,20 +333,26 @@ func spareLeftovers(t *testing.T) []string {
 			left = append(left, d...)
 		}
 	}
-	return left
+	// Ready spares' directories.
+	ds, _ := filepath.Glob(filepath.Join(root, "containers", ".spares", "*"))
+	return append(left, ds...)
 }
 
 // TestRunDetachedSpare: the supervisor keeps an init spawned ahead of the
 // next run -d (engine/spare_linux.go). The second of two run -d's starts
-// from it: its init was running before the command was typed. A container
-// that needs another spawn (-t, --network host) gets a fresh init, and the
-// spare waits on. The supervisor removes the spare (process, cgroup,
-// marker) when it exits, idle or on SIGTERM, and a supervisor killed with
-// SIGKILL leaves its spare to the next cfs command, which removes it.
+// from it: its init was running before the command was typed, set up as a
+// container of the first one's image and options (a ready spare: root
+// filesystem, hostname, lo), and it starts the second one's own program,
+// environment, user and working directory. A container that needs another
+// spawn (-t, --network host) gets a fresh init, and the spare waits on;
+// one that needs other mounts (-v) gets a fresh init, and the spare goes.
+// The supervisor removes the spare (process, cgroup, directory, marker)
+// when it exits, idle or on SIGTERM, and a supervisor killed with SIGKILL
+// leaves its spare to the next cfs command, which removes it.
 func TestRunDetachedSpare(t *testing.T) {
 	e := newEnv(t)
 	e.ok("run", "-d", "--name", "first", "busybox", "sleep", "100")
-	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
+	waitFor(t, func() bool { return len(spareLeftovers(t, e.root)) > 0 })
 	time.Sleep(200 * time.Millisecond)
 	marker := exec.Command("sleep", "10")
 	if err := marker.Start(); err != nil {
@@ -356,6 +362,7 @@ func TestRunDetachedSpare(t *testing.T) {
 	defer marker.Wait()
 	before := startTicks(t, marker.Process.Pid)
 	time.Sleep(100 * time.Millisecond)
+	vol := t.TempDir()
 	for _, c := range []struct {
 		name  string
 		args  []string
@@ -363,9 +370,11 @@ func TestRunDetachedSpare(t *testing.T) {
 	}{
 		{"tty", []string{"-t"}, false},
 		{"host", []string{"--network", "host"}, false},
-		{"second", nil, true},
+		{"second", []string{"-e", "GREETING=hi there", "-w", "/tmp/work", "-u", "1000:1000"}, true},
+		{"volume", []string{"-v", vol + ":/data"}, false},
 	} {
-		args := append(append([]string{"run", "-d", "--name", c.name}, c.args...), "busybox", "sleep", "100")
+		args := append(append([]string{"run", "-d", "--name", c.name}, c.args...),
+			"busybox", "sh", "-c", `echo "$GREETING|$(pwd)|$(id -u):$(id -g)|$(hostname)|$(cat /etc/hostname)"; exec sleep 100`)
 		e.ok(args...)
 		started := startTicks(t, initPid(t, e, c.name))
 		if fromSpare := started < before; fromSpare != c.spare {
@@ -373,18 +382,35 @@ func TestRunDetachedSpare(t *testing.T) {
 				c.name, started, before, fromSpare, c.spare)
 		}
 	}
+	// The program, environment, user and working directory are the
+	// second container's own; hostname and /etc files its ID's.
+	id := strings.TrimSpace(e.ok("inspect", "--format", "{{.ID}}", "second"))
+	want := "hi there|/tmp/work|1000:1000|" + id[:12] + "|" + id[:12] + "\n"
+	out := ""
+	for deadline := time.Now().Add(5 * time.Second); out == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out = e.ok("logs", "second")
+	}
+	if out != want {
+		t.Errorf("container from a ready spare printed %q, want %q", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "containers", id, "upper")); err != nil {
+		t.Errorf("its writable layer is not in its directory: %v", err)
+	}
+	if out := e.ok("exec", "volume", "ls", "/data"); out != "" {
+		t.Errorf("volume container: /data holds %q", out)
+	}
 	if out := e.ok("exec", "second", "sh", "-c", "hostname; ls /sys/class/net"); !strings.Contains(out, "lo") {
 		t.Errorf("container started from a spare: %q", out)
 	}
 	// SIGTERM: the supervisor removes its spare and its files.
-	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
+	waitFor(t, func() bool { return len(spareLeftovers(t, e.root)) > 0 })
 	sup := supervisor.Pid(e.root)
 	if sup <= 0 {
 		t.Fatal("no supervisor")
 	}
 	syscall.Kill(sup, syscall.SIGTERM)
 	waitFor(t, func() bool { return syscall.Kill(sup, 0) != nil })
-	if left := spareLeftovers(t); len(left) > 0 {
+	if left := spareLeftovers(t, e.root); len(left) > 0 {
 		t.Errorf("after SIGTERM to the supervisor: %v", left)
 	}
 	for _, f := range supervisor.Files(e.root) {
@@ -394,7 +420,7 @@ func TestRunDetachedSpare(t *testing.T) {
 	}
 	// A SIGKILLed supervisor leaves its spare; the next command sweeps it.
 	e.ok("run", "-d", "--name", "third", "busybox", "sleep", "100")
-	waitFor(t, func() bool { return len(spareLeftovers(t)) > 0 })
+	waitFor(t, func() bool { return len(spareLeftovers(t, e.root)) > 0 })
 	sup = supervisor.Pid(e.root)
 	if sup <= 0 {
 		t.Fatal("no supervisor")
@@ -403,12 +429,12 @@ func TestRunDetachedSpare(t *testing.T) {
 	waitFor(t, func() bool { return syscall.Kill(sup, 0) != nil })
 	supervisor.RemoveStale(e.root)
 	e.ok("ps", "-a")
-	if left := spareLeftovers(t); len(left) > 0 {
+	if left := spareLeftovers(t, e.root); len(left) > 0 {
 		t.Errorf("after a killed supervisor and cfs ps: %v", left)
 	}
-	e.ok("rm", "-f", "first", "tty", "host", "second", "third")
+	e.ok("rm", "-f", "first", "tty", "host", "second", "volume", "third")
 	stopSupervisor(t, e.root)
-	if left := spareLeftovers(t); len(left) > 0 {
+	if left := spareLeftovers(t, e.root); len(left) > 0 {
 		t.Errorf("after the supervisor's exit: %v", left)
 	}
 }
