@@ -378,8 +378,11 @@ func (e *Engine) setUpSpare(sp *spare, tmpl *RunOptions, stdout, stderr *os.File
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(e.sparesDir(), 0o700); err != nil {
-		return err
+	if _, err := os.Lstat(e.sparesDir()); err != nil {
+		if err := os.MkdirAll(e.sparesDir(), 0o700); err != nil {
+			return err
+		}
+		store.MarkTopDir(e.sparesDir())
 	}
 	if err := os.Mkdir(pr.dir, 0o700); err != nil {
 		return err

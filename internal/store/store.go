@@ -101,8 +101,17 @@ func Open(root string) (*Store, error) {
 	}
 	s := &Store{root: root}
 	for _, d := range []string{root, s.namesDir(), s.stagingDir(), s.trashDir()} {
+		_, err := os.Lstat(d)
+		if err == nil {
+			continue
+		}
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating container store directory %q: %w", d, err)
+		}
+		if d == root || d == s.stagingDir() {
+			// Container directories are made in staging (and the
+			// engine's in root): spread them (see MarkTopDir).
+			MarkTopDir(d)
 		}
 	}
 	s.sweep()
