@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cfs-org/cfs/internal/cgroups"
+	"github.com/cfs-org/cfs/internal/mount"
 	"github.com/cfs-org/cfs/internal/runtime"
 	"github.com/cfs-org/cfs/internal/snapshot"
 	"github.com/cfs-org/cfs/internal/store"
@@ -382,7 +383,7 @@ func (e *Engine) setUpSpare(sp *spare, tmpl *RunOptions, stdout, stderr *os.File
 		if err := os.MkdirAll(e.sparesDir(), 0o700); err != nil {
 			return err
 		}
-		store.MarkTopDir(e.sparesDir())
+		mount.MarkTopDir(e.sparesDir())
 	}
 	if err := os.Mkdir(pr.dir, 0o700); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cfs-org/cfs/internal/cgroups"
 	"github.com/cfs-org/cfs/internal/errdefs"
+	"github.com/cfs-org/cfs/internal/mount"
 )
 
 // The OCI runtime's state: one directory per container under a root
@@ -111,8 +112,13 @@ func (r StateRoot) Create(id string) (*StateLock, error) {
 	if err := CheckID(id); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(string(r), 0o711); err != nil {
-		return nil, fmt.Errorf("state root %s: %w", r, err)
+	if _, err := os.Lstat(string(r)); err != nil {
+		if err := os.MkdirAll(string(r), 0o711); err != nil {
+			return nil, fmt.Errorf("state root %s: %w", r, err)
+		}
+		// One directory per container, made and removed by the hundred:
+		// spread them (see mount.MarkTopDir).
+		mount.MarkTopDir(string(r))
 	}
 	if err := os.Mkdir(r.Dir(id), 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {

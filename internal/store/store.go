@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/cfs-org/cfs/internal/errdefs"
+	"github.com/cfs-org/cfs/internal/mount"
 )
 
 // Docker's words for State.Status.
@@ -111,7 +112,7 @@ func Open(root string) (*Store, error) {
 		if d == root || d == s.stagingDir() {
 			// Container directories are made in staging (and the
 			// engine's in root): spread them (see MarkTopDir).
-			MarkTopDir(d)
+			mount.MarkTopDir(d)
 		}
 	}
 	s.sweep()

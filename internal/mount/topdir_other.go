@@ -1,6 +1,6 @@
 //go:build !linux
 
-package store
+package mount
 
 // MarkTopDir does nothing off Linux.
 func MarkTopDir(dir string) {}

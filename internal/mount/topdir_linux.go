@@ -1,4 +1,4 @@
-package store
+package mount
 
 import "golang.org/x/sys/unix"
 
