@@ -16,11 +16,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "Show the history of an image, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			_, s, err := g.images()
 			if err != nil {
 				return err
 			}

@@ -81,11 +81,7 @@ func newImageInspectCmd(g *globals) *cobra.Command {
 					return errdefs.Invalidf("--format: %v", err)
 				}
 			}
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			_, s, err := g.images()
 			if err != nil {
 				return err
 			}

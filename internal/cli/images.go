@@ -19,11 +19,7 @@ func newImagesCmd(g *globals) *cobra.Command {
 		Short: "List images",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			_, s, err := g.images()
 			if err != nil {
 				return err
 			}

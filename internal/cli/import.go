@@ -34,11 +34,7 @@ compressed with gzip, xz, lzma, zstd or bzip2.`,
 				defer f.Close()
 				r = f
 			}
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			e, s, err := g.images()
 			if err != nil {
 				return err
 			}

@@ -47,11 +47,7 @@ an OCI image layout directory. NAME names the image when the archive holds one.`
 					r = f
 				}
 			}
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			e, s, err := g.images()
 			if err != nil {
 				return err
 			}

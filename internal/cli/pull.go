@@ -84,11 +84,7 @@ name has no registry). Layers already stored are not downloaded; the others are
 fetched in parallel, verified against their digests and unpacked as they arrive.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			e, s, err := g.images()
 			if err != nil {
 				return err
 			}

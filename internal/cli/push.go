@@ -21,11 +21,7 @@ func newPushCmd(g *globals) *cobra.Command {
 the image keeps its digest; blobs the registry has already are not sent.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			e, s, err := g.images()
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cfs-org/cfs/internal/engine"
 	"github.com/cfs-org/cfs/internal/errdefs"
+	"github.com/cfs-org/cfs/internal/image"
 	"github.com/cfs-org/cfs/internal/runtime"
 	"github.com/cfs-org/cfs/internal/supervisor"
 	"github.com/cfs-org/cfs/internal/trace"
@@ -36,6 +37,16 @@ type globals struct {
 	explain         bool
 	stdout          io.Writer
 	stderr          io.Writer
+}
+
+// images opens the engine and its image store.
+func (g *globals) images() (*engine.Engine, *image.Store, error) {
+	e, err := g.engine()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := e.Images()
+	return e, s, err
 }
 
 func (g *globals) engine() (*engine.Engine, error) {

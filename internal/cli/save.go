@@ -24,11 +24,7 @@ default) is what docker save writes; oci-archive is an OCI image layout that
 keeps every blob as stored, so the images keep their digests.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			_, s, err := g.images()
 			if err != nil {
 				return err
 			}

@@ -10,11 +10,7 @@ func newTagCmd(g *globals) *cobra.Command {
 		Short: "Give an image another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := g.engine()
-			if err != nil {
-				return err
-			}
-			s, err := e.Images()
+			_, s, err := g.images()
 			if err != nil {
 				return err
 			}

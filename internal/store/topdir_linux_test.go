@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cfs-org/cfs/internal/mount"
 )
 
@@ -13,29 +11,18 @@ import (
 // (root and staging) over the file system's block groups
 // (mount.MarkTopDir); names and trash are left alone.
 func TestOpenMarksTopDirs(t *testing.T) {
-	const topdir = 0x00020000 // FS_TOPDIR_FL
-	flags := func(dir string) (int, bool) {
-		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(fd)
-		f, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-		return f, err == nil
-	}
 	root := filepath.Join(t.TempDir(), "containers")
 	probe := filepath.Dir(root)
 	mount.MarkTopDir(probe)
-	if f, ok := flags(probe); !ok || f&topdir == 0 {
-		t.Skipf("%s: the file system keeps no FS_TOPDIR_FL (flags %#x, %v)", probe, f, ok)
+	if top, err := mount.IsTopDir(probe); err != nil || !top {
+		t.Skipf("%s: the file system keeps no FS_TOPDIR_FL (%v)", probe, err)
 	}
 	s, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for dir, want := range map[string]bool{root: true, s.stagingDir(): true, s.namesDir(): false, s.trashDir(): false} {
-		f, _ := flags(dir)
-		if got := f&topdir != 0; got != want {
+		if got, _ := mount.IsTopDir(dir); got != want {
 			t.Errorf("%s: FS_TOPDIR_FL %v, want %v", dir, got, want)
 		}
 	}
