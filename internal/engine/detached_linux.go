@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -273,8 +272,6 @@ func (e *Engine) launch(l *launchSpec) (_ *handle, err error) {
 	fault("start:after-spawn")
 	if l.files != nil {
 		cfg.SpecJSON, cfg.RootfsMounts, err = l.files()
-	} else if ready {
-		err = errors.New("a ready spare without its container's files")
 	} else {
 		cfg.RootfsMounts, err = e.Snapshots.Prepare(l.dir, l.layers, l.rootUID, l.rootUID)
 	}

@@ -357,7 +357,10 @@ func (e *Engine) makeSpare(tmpl *RunOptions) (_ *spare, err error) {
 
 // sparesDir holds the directories of ready spares, in the store's file
 // system (they are renamed into it) but outside it (no record yet).
-func (e *Engine) sparesDir() string { return filepath.Join(e.Root, "containers", ".spares") }
+func (e *Engine) sparesDir() string { return sparesDirOf(e.Root) }
+
+// sparesDirOf is sparesDir of the state root root.
+func sparesDirOf(root string) string { return filepath.Join(root, "containers", ".spares") }
 
 // setUpSpare makes sp a ready spare for containers of tmpl: their files in
 // its own directory, init spawned and set up to "ready".
@@ -476,7 +479,7 @@ func sweepSpares() {
 			if len(root) > 0 {
 				// A ready spare's directory (its init, and with it
 				// the mounts, died with the supervisor).
-				os.RemoveAll(filepath.Join(string(root), "containers", ".spares", name))
+				os.RemoveAll(filepath.Join(sparesDirOf(string(root)), name))
 			}
 		}
 		os.Remove(p)
